@@ -1,0 +1,57 @@
+"""Errors that map onto the command-line exit codes of DESIGN.md.
+
+Every error carries one line that tells the user what is wrong and what to do next; tasks.py
+prints it and exits with the code, so no traceback reaches a sysadmin on cutover night.
+"""
+
+from __future__ import annotations
+
+
+class CutoverError(Exception):
+    """Base class: `exit_code` is what the command exits with."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def line(self) -> str:
+        return f"{self.message}; {self.hint}" if self.hint else self.message
+
+
+class ChecksFailed(CutoverError):
+    """Drift, not propagated, lint errors, a closed gate: exit 1."""
+
+    exit_code = 1
+
+
+class DriftError(ChecksFailed):
+    """The live RRset is not the one the plan was made against: nothing was applied."""
+
+
+class UsageError(CutoverError):
+    """Bad input or usage (config, template, flags): exit 2."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    pass
+
+
+class TemplateError(UsageError):
+    pass
+
+
+class ProviderError(CutoverError):
+    """Provider or network failure: exit 3."""
+
+    exit_code = 3
+
+
+class LockHeld(CutoverError):
+    """Another run holds the environment's lock: exit 4."""
+
+    exit_code = 4

@@ -1,0 +1,161 @@
+"""The diff between what a stage wants and what a zone serves, under the ownership rules.
+
+A `Want` is what a stage asks for at one name+type. Most are owned whole; the apex TXT RRset is
+shared, so its Want is `partial`: only the SPF value and the verification values our profiles
+name are ours, and every other value (google-site-verification=, anybody's token) is carried
+along untouched, with its original string split. Each `Change` records the RRset the plan was
+made against (`before`), so a provider can refuse to apply when the live record moved since.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from .errors import ChecksFailed, UsageError
+from .records import RRset, fqdn, normalize_value, value_key
+
+UNTOUCHABLE = {"SOA", "NS"}
+
+
+def is_spf(text: str) -> bool:
+    """RFC 7208 §4.5: `v=spf1` followed by a space or the end; `v=spf10` is not SPF."""
+    low = text.strip().lower()
+    return low == "v=spf1" or low.startswith("v=spf1 ")
+
+
+@dataclass(frozen=True)
+class Want:
+    """What a stage wants at one name+type.
+
+    values None: keep whatever values are live and only set the TTL (nothing is created).
+    partial: merge into the live RRset, replacing only the values in `owned` and any SPF value.
+    """
+
+    name: str
+    type: str
+    ttl: int
+    values: tuple[str, ...] | None
+    partial: bool = False
+    owned: frozenset[str] = frozenset()
+
+    def merge(self, current: RRset | None) -> RRset | None:
+        """The full RRset this Want leaves at its name, or None for no RRset at all."""
+        if self.values is None:
+            return current.with_ttl(self.ttl) if current else None
+        values = [normalize_value(self.type, v) for v in self.values]
+        if self.partial and current is not None:
+            live = {value_key(self.type, v): v for v in current.values}
+            ours = {value_key(self.type, v) for v in values}
+            kept = [
+                v
+                for k, v in live.items()
+                if k not in self.owned and k not in ours and not is_spf(k)
+            ]
+            # a value we want that is already live keeps its live spelling (its string split)
+            values = kept + [live.get(value_key(self.type, v), v) for v in values]
+        if not values:
+            return None
+        return RRset(self.name, self.type, self.ttl, tuple(values))
+
+
+@dataclass(frozen=True)
+class Change:
+    """One RRset going from `before` (as read when planning) to `after`."""
+
+    before: RRset | None
+    after: RRset | None
+
+    @property
+    def action(self) -> str:
+        if self.before is None:
+            return "create"
+        if self.after is None:
+            return "delete"
+        return "update"
+
+    @property
+    def rrset(self) -> RRset:
+        return self.after or self.before  # type: ignore[return-value]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.rrset.key
+
+    def to_dict(self) -> dict:
+        return {
+            "action": self.action,
+            "name": self.rrset.name,
+            "type": self.rrset.type,
+            "before": self.before.to_dict() if self.before else None,
+            "after": self.after.to_dict() if self.after else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Change:
+        before = RRset.from_dict(data["before"]) if data.get("before") else None
+        after = RRset.from_dict(data["after"]) if data.get("after") else None
+        return cls(before, after)
+
+
+@dataclass
+class Plan:
+    """The changes for one zone in one stage: applied as one atomic change where possible."""
+
+    zone: str
+    changes: list[Change] = field(default_factory=list)
+    stage: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.changes)
+
+    def to_dict(self) -> dict:
+        return {
+            "zone": self.zone,
+            "stage": self.stage,
+            "changes": [c.to_dict() for c in self.changes],
+        }
+
+    def sha256(self) -> str:
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    @property
+    def befores(self) -> list[RRset]:
+        return [c.before for c in self.changes if c.before is not None]
+
+
+def diff(zone: str, wants: Iterable[Want], current: Iterable[RRset], stage: str = "") -> Plan:
+    """Plan the changes that take `current` to what `wants` asks, touching nothing else."""
+    zone = fqdn(zone)
+    live = {r.key: r for r in current}
+    plan = Plan(zone=zone, stage=stage)
+    seen: set[tuple[str, str]] = set()
+    for want in wants:
+        key = (fqdn(want.name), want.type.upper())
+        if key[1] in UNTOUCHABLE:
+            raise UsageError(f"{key[0]} {key[1]}: the tool never changes SOA or NS records")
+        if key in seen:
+            raise UsageError(f"{key[0]} {key[1]} is rendered twice for one stage")
+        seen.add(key)
+        if not (key[0] == zone or key[0].endswith("." + zone)):
+            raise UsageError(f"{key[0]} is outside zone {zone}")
+        before = live.get(key)
+        after = want.merge(before)
+        if before == after:
+            continue
+        plan.changes.append(Change(before, after))
+    _refuse_zero_mx(zone, plan, live)
+    plan.changes.sort(key=lambda c: (c.key[0].count("."), c.key))
+    return plan
+
+
+def _refuse_zero_mx(zone: str, plan: Plan, live: dict[tuple[str, str], RRset]) -> None:
+    for change in plan.changes:
+        if change.key == (zone, "MX") and change.after is None:
+            raise ChecksFailed(
+                f"{zone}: the plan would delete every MX record (mail would go to the A record)",
+                "render a replacement MX set in the same stage",
+            )

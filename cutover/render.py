@@ -1,0 +1,205 @@
+"""Profiles (Jinja2 YAML templates) rendered into what each stage wants for each domain.
+
+A profile says what one mail provider needs at a domain, in a provider-neutral shape:
+
+    mx:      ["0 example-com.mail.protection.outlook.com."]   # the apex MX set
+    spf:     ["include:spf.protection.outlook.com"]          # mechanisms for the one SPF record
+    spf_all: "~all"                                          # qualifier, as the target wants it
+    txt:     ["MS=ms12345678"]                               # apex TXT values this profile owns
+    records: [{name: selector1._domainkey, type: CNAME, values: [...]}]   # DKIM and the like
+    client:  [{name: autodiscover, type: CNAME, values: [...]}]         # switched at cutover
+
+Coexistence lives here, in one place: the SPF union, the old DKIM kept until `finalize`, the
+old client records replaced at `cutover`, values no profile names carried along untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from .config import Domain, Environment
+from .errors import TemplateError
+from .plan import Want
+from .profiles import available_profiles, search_path
+from .records import fqdn, normalize_value
+
+STAGES = ("prepare", "cutover", "finalize")
+
+
+@dataclass
+class Rendered:
+    """One profile's records for one domain, names absolute."""
+
+    profile: str
+    mx: list[str] = field(default_factory=list)
+    spf: list[str] = field(default_factory=list)
+    spf_all: str = "~all"
+    txt: list[str] = field(default_factory=list)
+    records: list[tuple[str, str, list[str]]] = field(default_factory=list)
+    client: list[tuple[str, str, list[str]]] = field(default_factory=list)
+
+
+def _environment(root: Path) -> jinja2.Environment:
+    loader = jinja2.FileSystemLoader([str(p) for p in search_path(root)])
+    return jinja2.Environment(
+        loader=loader, undefined=jinja2.StrictUndefined, keep_trailing_newline=True
+    )
+
+
+def render_profile(
+    env: Environment,
+    domain: Domain,
+    profile: str,
+    role: str,
+    inputs: dict[str, Any],
+    kind: str = "",
+) -> Rendered:
+    """Render one profile template; a missing input names the input, the profile and the domain."""
+    known = available_profiles(env.root, kind)
+    if profile not in known:
+        what = "sender" if kind else "profile"
+        raise TemplateError(
+            f"{domain.name}: unknown {what} {profile!r} (available: {', '.join(known) or 'none'})"
+        )
+    template_name = known[profile].name if not kind else f"{kind}/{known[profile].name}"
+    context = {
+        **inputs,
+        "domain": domain.name,
+        "domain_dashed": domain.name.replace(".", "-"),
+        "role": role,
+        "inputs": inputs,
+    }
+    where = f"{template_name} for {domain.name} ({role})"
+    try:
+        text = _environment(env.root).get_template(template_name).render(context)
+    except jinja2.UndefinedError as exc:
+        raise TemplateError(
+            f"{where}: missing input: {exc.message}",
+            f"add it under domains.{domain.name}.{role} or defaults.{role}",
+        ) from exc
+    except jinja2.TemplateError as exc:
+        line = getattr(exc, "lineno", None)
+        raise TemplateError(f"{where}{f' line {line}' if line else ''}: {exc}") from exc
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise TemplateError(f"{where}: rendered YAML is invalid: {exc}".splitlines()[0]) from exc
+    return _parse_rendered(profile, where, domain.name, data)
+
+
+def _parse_rendered(profile: str, where: str, zone: str, data: Any) -> Rendered:
+    if not isinstance(data, dict):
+        raise TemplateError(f"{where}: must render a mapping")
+    allowed = {"mx", "spf", "spf_all", "txt", "records", "client"}
+    extra = set(data) - allowed
+    if extra:
+        raise TemplateError(f"{where}: unknown keys {sorted(extra)} (allowed: {sorted(allowed)})")
+    out = Rendered(profile=profile)
+    out.mx = [normalize_value("MX", str(v)) for v in data.get("mx") or []]
+    out.spf = [str(v) for v in data.get("spf") or []]
+    out.spf_all = str(data.get("spf_all") or "~all")
+    out.txt = [str(v) for v in data.get("txt") or []]
+    for section in ("records", "client"):
+        rows = []
+        for i, rec in enumerate(data.get(section) or []):
+            if not isinstance(rec, dict) or "name" not in rec or "type" not in rec:
+                raise TemplateError(f"{where}: {section}[{i}] needs name and type")
+            values = rec.get("values", [rec["value"]] if "value" in rec else [])
+            rtype = str(rec["type"]).upper()
+            name = fqdn(str(rec["name"]), zone)
+            rows.append((name, rtype, [normalize_value(rtype, str(v)) for v in values]))
+        setattr(out, section, rows)
+    return out
+
+
+def spf_record(mechanisms: list[str], qualifier: str) -> str:
+    """One SPF value from mechanisms, deduplicated in order, `all` last."""
+    seen: list[str] = []
+    for m in mechanisms:
+        m = m.strip()
+        if m and m not in seen and not m.lower().lstrip("+-~?").startswith("all"):
+            seen.append(m)
+    return " ".join(["v=spf1", *seen, qualifier])
+
+
+def dmarc_record(policy: dict[str, Any]) -> str:
+    parts = ["v=DMARC1", f"p={policy.get('policy', 'none')}"]
+    for tag in ("sp", "np", "adkim", "aspf", "fo"):
+        if policy.get(tag):
+            parts.append(f"{tag}={policy[tag]}")
+    for tag in ("rua", "ruf"):
+        if policy.get(tag):
+            uri = str(policy[tag])
+            parts.append(f"{tag}={uri if ':' in uri else 'mailto:' + uri}")
+    return "; ".join(parts)
+
+
+@dataclass
+class DomainRender:
+    """Both profiles and every sender overlay rendered for one domain."""
+
+    domain: Domain
+    old: Rendered
+    new: Rendered
+    senders: list[Rendered]
+
+
+def render_domain(env: Environment, domain: Domain) -> DomainRender:
+    old = render_profile(env, domain, env.migration.from_profile, "from", domain.from_inputs)
+    new = render_profile(env, domain, env.migration.to_profile, "to", domain.to_inputs)
+    senders = [
+        render_profile(env, domain, name, "sender", inputs, kind="senders")
+        for name, inputs in domain.senders.items()
+    ]
+    return DomainRender(domain, old, new, senders)
+
+
+def wants(env: Environment, dr: DomainRender, stage: str) -> list[Want]:
+    """What `stage` wants at every managed name of one domain."""
+    if stage not in STAGES:
+        raise TemplateError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
+    zone = fqdn(dr.domain.name)
+    final = stage == "finalize"
+    ttl = env.ttl_final if final else env.ttl_cutover
+    old, new, senders = dr.old, dr.new, dr.senders
+    sender_spf = [m for s in senders for m in s.spf]
+    out: dict[tuple[str, str], Want] = {}
+
+    def put(name: str, rtype: str, values: list[str] | None, **kw: Any) -> None:
+        out[(name, rtype)] = Want(name, rtype, ttl, None if values is None else tuple(values), **kw)
+
+    # the apex MX: kept as served until cutover switches it in one change
+    put(zone, "MX", None if stage == "prepare" else new.mx or None)
+    # the shared apex TXT: one SPF value, plus the verification values the profiles own
+    if final:
+        spf = spf_record(new.spf + sender_spf + env.migration.keep_spf, new.spf_all)
+        txt = [spf, *new.txt]
+    else:
+        mechanisms = old.spf + new.spf + sender_spf + env.migration.keep_spf
+        txt = [spf_record(mechanisms, new.spf_all), *old.txt, *new.txt]
+    owned = frozenset(old.txt + new.txt)
+    put(zone, "TXT", txt, partial=True, owned=owned)
+    put(fqdn("_dmarc", zone), "TXT", [dmarc_record(env.dmarc)] if final else None)
+
+    for name, rtype, _values in old.records:
+        put(name, rtype, [] if final else None)
+    for name, rtype, _values in old.client:
+        put(name, rtype, None if stage == "prepare" else [])
+    for name, rtype, values in new.records:
+        put(name, rtype, values)
+    if stage != "prepare":
+        for name, rtype, values in new.client:
+            put(name, rtype, values)
+    for sender in senders:
+        for name, rtype, values in sender.records + sender.client:
+            put(name, rtype, values)
+    return list(out.values())
+
+
+def managed_names(wanted: list[Want]) -> list[str]:
+    return sorted({w.name for w in wanted})

@@ -1,0 +1,154 @@
+"""How plans, findings and outcomes look: a coloured console (rich) or one JSON document.
+
+Everything for a person goes to stderr when `--json` is given, so stdout holds exactly one JSON
+document that CI can parse.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime
+from typing import Any
+
+from .errors import UsageError
+from .plan import Plan
+from .records import relative
+from .state.base import iso, utcnow
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def plan_lines(plan: Plan) -> list[tuple[str, str]]:
+    """(style, text) lines of a Terraform-like diff for one zone."""
+    out: list[tuple[str, str]] = []
+    if not plan:
+        return [("dim", f"  {plan.zone}: no changes")]
+    out.append(("bold", f"  {plan.zone}"))
+    for c in plan.changes:
+        name = relative(c.key[0], plan.zone)
+        sign, style = {"create": ("+", "green"), "delete": ("-", "red"), "update": ("~", "yellow")}[
+            c.action
+        ]
+        ttl = ""
+        if c.before and c.after and c.before.ttl != c.after.ttl:
+            ttl = f"  ttl {c.before.ttl} -> {c.after.ttl}"
+        elif c.rrset:
+            ttl = f"  ttl {c.rrset.ttl}"
+        out.append((style, f"  {sign} {name} {c.key[1]}{ttl}"))
+        before = set(c.before.texts()) if c.before else set()
+        after = set(c.after.texts()) if c.after else set()
+        for v in sorted(before | after):
+            if v in before and v in after:
+                out.append(("dim", f"        {_short(v)}"))
+            elif v in after:
+                out.append(("green", f"      + {_short(v)}"))
+            else:
+                out.append(("red", f"      - {_short(v)}"))
+    return out
+
+
+def _short(value: str, width: int = 110) -> str:
+    return value if len(value) <= width else value[: width - 12] + "…" + value[-10:]
+
+
+class ConsoleUI:
+    """The UI the stages talk to on a terminal (or in CI with --yes)."""
+
+    def __init__(self, as_json: bool = False) -> None:
+        self.as_json = as_json
+        self.console = _console(stderr=as_json)
+
+    def show_plans(self, plans: list[Plan], findings: list[Any]) -> None:
+        for plan in plans:
+            for style, text in plan_lines(plan):
+                self.console.print(text, style=style, markup=False)
+        for f in findings:
+            style = "red" if f.severity == "error" else "yellow"
+            self.console.print(f"  {f.line()}", style=style, markup=False)
+
+    def confirm(self, question: str) -> bool:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                "no terminal to confirm on and no --yes; nothing was applied",
+                "review the plan, then run again with --yes",
+            )
+        from rich.prompt import Confirm
+
+        return Confirm.ask(question, console=self.console, default=False)
+
+    def info(self, message: str) -> None:
+        self.console.print(message, markup=False)
+
+    def warn(self, message: str) -> None:
+        self.console.print(f"warning: {message}", style="yellow", markup=False)
+
+    def countdown(self, until: datetime, label: str) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        total = max((until - utcnow()).total_seconds(), 0.0)
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+        ) as progress:
+            task = progress.add_task(f"{label} (until {iso(until)})", total=total or 1)
+            while (left := (until - utcnow()).total_seconds()) > 0:
+                progress.update(task, completed=total - left)
+                time.sleep(min(left, 0.25))
+        self.console.print(f"{label}: gate open", markup=False)
+
+
+def print_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def outcome_doc(outcome) -> dict[str, Any]:
+    return {
+        "stage": outcome.stage,
+        "changed": outcome.changed,
+        "applied_zones": outcome.applied,
+        "snapshot": outcome.snapshot,
+        "message": outcome.message,
+        "plans": [p.to_dict() for p in outcome.plans],
+        "findings": [f.to_dict() for f in outcome.findings],
+    }
+
+
+def print_render(doc: dict[str, Any]) -> None:
+    console = _console()
+    for stage, domains in doc["stages"].items():
+        console.print(f"[bold]{stage}[/bold]")
+        for domain, rows in domains.items():
+            console.print(f"  {domain}", style="bold", markup=False)
+            for row in rows:
+                values = "(keep served values)" if row["values"] is None else ""
+                shared = " (shared: other values kept)" if row["shared"] else ""
+                console.print(
+                    f"    {row['name']} {row['type']} {row['ttl']}{shared} {values}", markup=False
+                )
+                for v in row["values"] or []:
+                    console.print(f"      {_short(v)}", style="cyan", markup=False)
+
+
+def print_snapshots(doc: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table("id", "stage", "created", "zones", "rrsets", "checksum")
+    for row in doc["snapshots"]:
+        table.add_row(
+            row["id"],
+            row["stage"] or "?",
+            row["created"] or "?",
+            ", ".join(row.get("zones", [])),
+            str(row.get("rrsets", "")),
+            "ok" if row["valid"] else "BROKEN",
+        )
+    _console().print(table)

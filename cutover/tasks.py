@@ -1,0 +1,147 @@
+"""The Invoke collection: parse flags, call cutover.*, print, set the exit code. No logic here.
+
+Heavy modules are imported inside the tasks so that `invoke --list` stays instant.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+from invoke import Collection, Exit, task
+
+ENV_HELP = {"env": "environment name (environments/NAME.yaml); default $CUTOVER_ENV"}
+
+
+def _guard(fn):
+    """Turn our errors into one line on stderr and the documented exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(c, *args, **kwargs):
+        from .errors import CutoverError
+
+        try:
+            return fn(c, *args, **kwargs)
+        except CutoverError as exc:
+            print(f"error: {exc.line()}", file=sys.stderr)
+            raise Exit(code=exc.exit_code) from None
+        except KeyboardInterrupt:
+            print("error: interrupted; the lock is released, see `invoke status`", file=sys.stderr)
+            raise Exit(code=130) from None
+
+    return wrapper
+
+
+def _env(env):
+    from .config import load_environment
+
+    return load_environment(env)
+
+
+@task(help={**ENV_HELP, "stage": "prepare | cutover | finalize", "json": "print JSON"})
+@_guard
+def render(c, env=None, stage=None, json=False):
+    """Print the records each stage wants for each domain."""
+    from . import report, views
+
+    doc = views.render_doc(_env(env), stage)
+    if json:
+        report.print_json(doc)
+    else:
+        report.print_render(doc)
+
+
+@task(help={**ENV_HELP, "stage": "default: the next stage per the journal", "json": "print JSON"})
+@_guard
+def plan(c, env=None, stage=None, json=False):
+    """Show what a stage would change, and the lint findings, without changing anything."""
+    from . import report, stages
+
+    stage, plans, findings = stages.preview(_env(env), stage)
+    if json:
+        report.print_json(
+            {
+                "stage": stage,
+                "plans": [p.to_dict() for p in plans],
+                "findings": [f.to_dict() for f in findings],
+            }
+        )
+    else:
+        report.ConsoleUI().show_plans(plans, findings)
+
+
+def _stage_task(name: str, doc: str):
+    @task(
+        name=name,
+        help={
+            **ENV_HELP,
+            "yes": "apply without asking",
+            "force": "override a closed gate",
+            "wait": "wait for a time gate to open",
+            "json": "print the outcome as JSON",
+        },
+    )
+    @_guard
+    def run(c, env=None, yes=False, force=False, wait=False, json=False):
+        from . import report, stages
+
+        ui = report.ConsoleUI(as_json=json)
+        outcome = stages.run_stage(_env(env), name, ui, yes=yes, force=force, wait=wait)
+        if json:
+            report.print_json(report.outcome_doc(outcome))
+        else:
+            ui.info(outcome.message)
+
+    run.__doc__ = doc
+    return run
+
+
+prepare = _stage_task("prepare", "Lower TTLs, publish the new provider's records, SPF union.")
+cutover = _stage_task("cutover", "Switch MX in one change, and the client records.")
+finalize = _stage_task("finalize", "Drop the old provider's records, raise TTLs, set DMARC.")
+
+
+@task(
+    help={
+        **ENV_HELP,
+        "snapshot": "snapshot id (default: undo the latest stage)",
+        "yes": "apply without asking",
+        "json": "print the outcome as JSON",
+    }
+)
+@_guard
+def rollback(c, env=None, snapshot=None, yes=False, json=False):
+    """Restore the RRsets of a snapshot exactly (values and TTLs)."""
+    from . import report, stages
+
+    ui = report.ConsoleUI(as_json=json)
+    outcome = stages.run_rollback(_env(env), ui, snapshot_id=snapshot, yes=yes)
+    if json:
+        report.print_json(report.outcome_doc(outcome))
+    else:
+        ui.info(outcome.message)
+
+
+@task(help={**ENV_HELP, "json": "print JSON"})
+@_guard
+def snapshots(c, env=None, json=False):
+    """List the snapshots of an environment, oldest first."""
+    from . import report, views
+
+    doc = views.snapshots_doc(_env(env))
+    if json:
+        report.print_json(doc)
+    else:
+        report.print_snapshots(doc)
+
+
+@task(help={**ENV_HELP, "port": "UDP and TCP port on 127.0.0.1 (default 5300)"})
+@_guard
+def serve(c, env=None, port=5300):
+    """Run the embedded authoritative server for a zone-file environment in the foreground."""
+    from . import views
+
+    views.serve(_env(env), int(port))
+
+
+ns = Collection(render, plan, prepare, cutover, finalize, rollback, snapshots, serve)
