@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from .config import Environment
@@ -65,7 +66,5 @@ def serve(env: Environment, port: int) -> None:
     server = DNSServer(folders, port=port)
     zones = ", ".join(sorted(p.stem for f in folders for p in f.glob("*.zone")))
     print(f"serving {zones} on 127.0.0.1:{server.port} (UDP and TCP); Ctrl-C to stop", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
