@@ -152,3 +152,39 @@ def print_snapshots(doc: dict[str, Any]) -> None:
             "ok" if row["valid"] else "BROKEN",
         )
     _console().print(table)
+
+
+def print_status(doc: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    console = _console()
+    console.print(
+        f"environment [bold]{doc['env']}[/bold]: current stage "
+        f"[bold]{doc['current_stage'] or 'none'}[/bold], next {doc['next_stage']}"
+    )
+    if doc["incomplete_stage"]:
+        console.print(
+            f"[red]{doc['incomplete_stage']} failed halfway: re-run it or roll back[/red]"
+        )
+    gate = doc.get("cutover_gate")
+    if gate:
+        state = "open" if gate["open"] else f"opens in {gate['seconds_left']}s"
+        console.print(f"cutover gate: {state} (at {gate['opens_at']})")
+    for unit in doc["stack"]:
+        if unit["forced"]:
+            console.print(
+                f"[yellow]{unit['stage']} was forced past a gate (see the journal)[/yellow]"
+            )
+    table = Table("domain", "MX served", "SPF served")
+    for name, row in doc["domains"].items():
+        table.add_row(name, "\n".join(row["mx"]) or "(none)", "\n".join(row["spf"]) or "(none)")
+    console.print(table)
+    snap = doc.get("latest_snapshot")
+    console.print(f"latest snapshot: {snap['id']} ({snap['stage']})" if snap else "no snapshots")
+    if doc.get("lock"):
+        lock = doc["lock"]
+        console.print(
+            f"[yellow]locked by {lock.get('owner')} pid {lock.get('pid')} since "
+            f"{lock.get('started')}[/yellow]"
+        )
+    console.print(f"verification: {doc['verification']}")

@@ -144,4 +144,28 @@ def serve(c, env=None, port=5300):
     views.serve(_env(env), int(port))
 
 
-ns = Collection(render, plan, prepare, cutover, finalize, rollback, snapshots, serve)
+@task(help={**ENV_HELP, "json": "print JSON"})
+@_guard
+def status(c, env=None, json=False):
+    """Show the current stage, what each domain serves, the cutover gate, the last snapshot."""
+    from . import report, views
+
+    doc = views.status_doc(_env(env))
+    if json:
+        report.print_json(doc)
+    else:
+        report.print_status(doc)
+
+
+@task(help={**ENV_HELP, "yes": "remove the lock without asking"})
+@_guard
+def unlock(c, env=None, yes=False):
+    """Remove a stale lock left by a run that died (confirms first, naming the holder)."""
+    from . import report, views
+
+    views.unlock(_env(env), report.ConsoleUI(), yes=yes)
+
+
+ns = Collection(
+    render, plan, prepare, cutover, finalize, rollback, snapshots, serve, status, unlock
+)

@@ -7,6 +7,7 @@ from typing import Any
 
 from .config import Environment
 from .errors import UsageError
+from .plan import is_spf
 from .records import fqdn, relative
 from .render import STAGES, render_domain, wants
 
@@ -68,3 +69,79 @@ def serve(env: Environment, port: int) -> None:
     print(f"serving {zones} on 127.0.0.1:{server.port} (UDP and TCP); Ctrl-C to stop", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
+
+
+def status_doc(env: Environment) -> dict[str, Any]:
+    """Where the environment stands: stage, what each domain serves, the gate, the last snapshot."""
+    from . import journal
+    from .providers import get_provider
+    from .state import get_state
+    from .state.base import iso, utcnow
+
+    state = get_state(env)
+    entries = state.read_journal()
+    units = journal.stack(entries)
+    opens = journal.gate_opens(units)
+    current = journal.current_stage(units)
+    doc: dict[str, Any] = {
+        "env": env.name,
+        "current_stage": current,
+        "next_stage": journal.next_stage(units),
+        "incomplete_stage": units[-1].stage if units and not units[-1].complete else None,
+        "stack": [
+            {
+                "stage": u.stage,
+                "complete": u.complete,
+                "applied_at": u.applied_at,
+                "snapshots": u.snapshots,
+                "forced": u.forced,
+            }
+            for u in units
+        ],
+        "cutover_gate": None,
+        "latest_snapshot": None,
+        "lock": state.read_lock(),
+        "domains": {},
+        "verification": "provider change status only (validation.nameservers: none)"
+        if env.validation.nameservers == "none"
+        else "authoritative servers",
+    }
+    if opens is not None and current == "prepare":
+        left = max(0, int((opens - utcnow()).total_seconds()))
+        doc["cutover_gate"] = {"opens_at": iso(opens), "seconds_left": left, "open": left == 0}
+    snaps = [s for s in state.list_snapshots() if s.get("valid")]
+    if snaps:
+        doc["latest_snapshot"] = {
+            "id": snaps[-1]["id"],
+            "stage": snaps[-1].get("stage"),
+            "created": snaps[-1].get("created"),
+        }
+    provider = get_provider(env)
+    try:
+        for d in env.domains:
+            zone = fqdn(d.name)
+            live = provider.read(zone, [zone])
+            mx = [t for r in live if r.type == "MX" for t in r.texts()]
+            spf = [t for r in live if r.type == "TXT" for t in r.texts() if is_spf(t)]
+            doc["domains"][d.name] = {"mx": mx, "spf": spf}
+    finally:
+        provider.close()
+    return doc
+
+
+def unlock(env: Environment, ui, yes: bool = False) -> None:
+    from .state import get_state
+
+    state = get_state(env)
+    holder = state.read_lock()
+    if holder is None:
+        ui.info(f"{env.name}: not locked")
+        return
+    desc = (
+        f"{holder.get('owner', '?')} pid {holder.get('pid', '?')} on {holder.get('host', '?')}"
+        f" since {holder.get('started', '?')} ({holder.get('task', '?')})"
+    )
+    if not yes and not ui.confirm(f"Remove the lock held by {desc}?"):
+        raise UsageError("unlock not confirmed; the lock stays")
+    state.break_lock()
+    ui.info(f"{env.name}: lock held by {desc} removed")
