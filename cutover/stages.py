@@ -233,7 +233,12 @@ def apply_plans(
             raise ProviderError(f"{plan.zone}: {type(exc).__name__}: {exc}") from exc
         outcome.applied.append(plan.zone)
         ui.info(f"{plan.zone}: applied {len(plan.changes)} change(s)")
-    wait_served(env, provider, plans, ui)
+    try:
+        wait_served(env, provider, plans, ui)
+    except (CutoverError, KeyboardInterrupt) as exc:
+        # applied but not seen served: journal it so status, a re-run and rollback know
+        _journal_failed(env, state, stage, outcome, None, exc)
+        raise
 
 
 def _journal_failed(env, state, stage, outcome, zone, exc) -> None:

@@ -89,7 +89,7 @@ class LocalState(StateBackend):
         return out
 
     def acquire_lock(self, info: dict[str, Any]) -> None:
-        self._ensure()
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
             _write_new(self.lock, json.dumps(info).encode())
         except FileExistsError:

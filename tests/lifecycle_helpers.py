@@ -1,0 +1,57 @@
+"""Reading zone files back, and making fast variants of the demo project for lifecycle tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dns.rdatatype
+import dns.zone
+import yaml
+
+
+def zone_state(project: Path, zone: str) -> dict[tuple[str, str], tuple[int, list[str]]]:
+    """Every RRset of a zone file but the SOA: (name, type) -> (ttl, sorted presentation values)."""
+    path = project / "demo" / "zones" / f"{zone}.zone"
+    z = dns.zone.from_file(str(path), origin=zone + ".", relativize=False)
+    out = {}
+    for name, rds in z.iterate_rdatasets():
+        if rds.rdtype == dns.rdatatype.SOA:
+            continue
+        out[(name.to_text(), dns.rdatatype.to_text(rds.rdtype))] = (
+            rds.ttl,
+            sorted(rd.to_text() for rd in rds),
+        )
+    return out
+
+
+def soa_serial(project: Path, zone: str) -> int:
+    path = project / "demo" / "zones" / f"{zone}.zone"
+    z = dns.zone.from_file(str(path), origin=zone + ".", relativize=False)
+    return z.get_rdataset(z.origin, "SOA")[0].serial
+
+
+def unmanaged(state: dict, zone: str) -> dict:
+    """What the tool must never change: www, NS, ns1 and the apex TXT values it does not own."""
+    apex = zone + "."
+    txt = [v for v in state[(apex, "TXT")][1] if "spf1" not in v and "MS=" not in v]
+    return {
+        "txt": txt,
+        "www": state[(f"www.{apex}", "A")],
+        "ns": state[(apex, "NS")],
+    }
+
+
+def fast_demo(project: Path, old_ttl: int = 2, cutover_ttl: int = 1) -> None:
+    """Shrink the demo's TTLs so the cutover gate opens in about `old_ttl` seconds."""
+    for path in (project / "demo" / "zones").glob("*.zone"):
+        path.write_text(path.read_text().replace(" 10 IN ", f" {old_ttl} IN "))
+    env_path = project / "environments" / "demo.yaml"
+    data = yaml.safe_load(env_path.read_text())
+    data["ttl"] = {"cutover": cutover_ttl, "final": 60}
+    env_path.write_text(yaml.safe_dump(data))
+
+
+def journal(project: Path, env: str = "demo") -> list[dict]:
+    path = project / ".cutover" / env / "journal.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
