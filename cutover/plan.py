@@ -148,6 +148,7 @@ def diff(zone: str, wants: Iterable[Want], current: Iterable[RRset], stage: str 
             continue
         plan.changes.append(Change(before, after))
     _refuse_zero_mx(zone, plan, live)
+    _refuse_cname_conflicts(plan, live)
     plan.changes.sort(key=lambda c: (c.key[0].count("."), c.key))
     return plan
 
@@ -158,4 +159,26 @@ def _refuse_zero_mx(zone: str, plan: Plan, live: dict[tuple[str, str], RRset]) -
             raise ChecksFailed(
                 f"{zone}: the plan would delete every MX record (mail would go to the A record)",
                 "render a replacement MX set in the same stage",
+            )
+
+
+def _refuse_cname_conflicts(plan: Plan, live: dict[tuple[str, str], RRset]) -> None:
+    """RFC 1034 §3.6.2: a CNAME cannot share its name with other data (an old autodiscover A)."""
+    after = dict(live)
+    for change in plan.changes:
+        if change.after is None:
+            after.pop(change.key, None)
+        else:
+            after[change.key] = change.after
+    names: dict[str, list[str]] = {}
+    for name, rtype in after:
+        names.setdefault(name, []).append(rtype)
+    for change in plan.changes:
+        name = change.key[0]
+        types = sorted(names.get(name, []))
+        if change.after is not None and "CNAME" in types and len(types) > 1:
+            raise ChecksFailed(
+                f"{name}: the plan would leave a CNAME beside {', '.join(t for t in types if t != 'CNAME')}"
+                " records at the same name",
+                "remove or migrate the other records at that name first",
             )

@@ -21,7 +21,9 @@ from .state.base import iso, utcnow
 def _console(stderr: bool = False):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    # without a terminal (CI logs, pipes) rich would wrap at 80 columns and cut snapshot ids
+    wide = None if sys.stdout.isatty() else 200
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=wide)
 
 
 def plan_lines(plan: Plan) -> list[tuple[str, str]]:

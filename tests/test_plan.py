@@ -84,3 +84,13 @@ def test_plan_hash_is_stable_and_sensitive():
         diff(Z, w, live()).sha256()
         != diff(Z, [Want(Z, "MX", 301, ("0 a.example.",))], live()).sha256()
     )
+
+
+def test_cname_beside_other_data_is_refused():
+    current = live() + [RRset("autodiscover.example.com.", "A", 300, ("192.0.2.5",))]
+    want = Want("autodiscover.example.com.", "CNAME", 300, ("autodiscover.outlook.com.",))
+    with pytest.raises(ChecksFailed, match="CNAME beside A"):
+        diff(Z, [want], current)
+    # replacing the A in the same plan is fine
+    plan = diff(Z, [want, Want("autodiscover.example.com.", "A", 300, ())], current)
+    assert {c.action for c in plan.changes} == {"create", "delete"}
