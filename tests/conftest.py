@@ -53,43 +53,40 @@ def cli(project: Path):
     return _run
 
 
-@pytest.fixture
-def knot_factory(tmp_path_factory):
-    started: list[servers.AuthServer] = []
+def _factory(tmp_path_factory, start, label):
+    """Start servers on demand for one test and stop them all at its end."""
+    started: list = []
 
-    def _start(zone_files: dict[str, str]) -> servers.AuthServer:
-        srv = servers.start_knot(tmp_path_factory.mktemp("knot"), zone_files)
+    def _start(arg):
+        srv = start(tmp_path_factory.mktemp(label), arg)
         started.append(srv)
         return srv
 
-    yield _start
+    return _start, started
+
+
+@pytest.fixture
+def knot_factory(tmp_path_factory):
+    """knot_factory({zone: zone_file_text}) -> a running Knot (tests/servers.py AuthServer)."""
+    start, started = _factory(tmp_path_factory, servers.start_knot, "knot")
+    yield start
     for srv in started:
         srv.stop()
 
 
 @pytest.fixture
 def bind_factory(tmp_path_factory):
-    started: list[servers.AuthServer] = []
-
-    def _start(zone_files: dict[str, str]) -> servers.AuthServer:
-        srv = servers.start_bind(tmp_path_factory.mktemp("bind"), zone_files)
-        started.append(srv)
-        return srv
-
-    yield _start
+    """bind_factory({zone: zone_file_text}) -> a running BIND (named -g)."""
+    start, started = _factory(tmp_path_factory, servers.start_bind, "bind")
+    yield start
     for srv in started:
         srv.stop()
 
 
 @pytest.fixture
 def unbound_factory(tmp_path_factory):
-    started: list[servers.Resolver] = []
-
-    def _start(stubs: dict[str, str]) -> servers.Resolver:
-        res = servers.start_unbound(tmp_path_factory.mktemp("unbound"), stubs)
-        started.append(res)
-        return res
-
-    yield _start
+    """unbound_factory({zone: "127.0.0.1:port"}) -> a caching resolver with those stub zones."""
+    start, started = _factory(tmp_path_factory, servers.start_unbound, "unbound")
+    yield start
     for res in started:
         res.stop()

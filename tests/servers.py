@@ -130,6 +130,21 @@ def _secret() -> str:
     return base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+def _launch(
+    kind: str, argv: list[str], port: int, workdir: Path, secret: str, zone_files: dict
+) -> AuthServer:
+    """Start a server in the foreground and wait until it serves every zone's SOA."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    server = AuthServer(kind, port, workdir, "test-key", secret, list(zone_files), proc)
+    try:
+        for zone in zone_files:
+            wait_for_soa(port, zone, proc=proc)
+    except Exception:
+        server.stop()
+        raise
+    return server
+
+
 def start_knot(workdir: Path, zone_files: dict[str, str], port: int | None = None) -> AuthServer:
     """Knot serving `zone_files` ({zone: text}); TSIG key `test-key` may update and transfer."""
     knotd = require("knotd")
@@ -173,20 +188,9 @@ template:
 zone:
 {"".join(zones_conf)}"""
     (workdir / "knot.conf").write_text(conf)
-    proc = subprocess.Popen(
-        [knotd, "-c", str(workdir / "knot.conf")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    return _launch(
+        "knot", [knotd, "-c", str(workdir / "knot.conf")], port, workdir, secret, zone_files
     )
-    server = AuthServer("knot", port, workdir, "test-key", secret, list(zone_files), proc)
-    try:
-        for zone in zone_files:
-            wait_for_soa(port, zone, proc=proc)
-    except Exception:
-        server.stop()
-        raise
-    return server
 
 
 def start_bind(workdir: Path, zone_files: dict[str, str], port: int | None = None) -> AuthServer:
@@ -222,20 +226,8 @@ options {{
 controls {{ }};
 {"".join(zones_conf)}"""
     (workdir / "named.conf").write_text(conf)
-    proc = subprocess.Popen(
-        [named, "-g", "-c", str(workdir / "named.conf")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    server = AuthServer("bind", port, workdir, "test-key", secret, list(zone_files), proc)
-    try:
-        for zone in zone_files:
-            wait_for_soa(port, zone, proc=proc)
-    except Exception:
-        server.stop()
-        raise
-    return server
+    argv = [named, "-g", "-c", str(workdir / "named.conf")]
+    return _launch("bind", argv, port, workdir, secret, zone_files)
 
 
 @dataclass
