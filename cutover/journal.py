@@ -49,6 +49,14 @@ def stack(entries: list[dict[str, Any]]) -> list[Unit]:
                 top.forced = top.forced or bool(e.get("forced"))
         elif event == "rolled_back":
             undone = set(e.get("snapshots", []))
+            if (
+                not undone
+                and units
+                and units[-1].stage == e.get("stage")
+                and not units[-1].snapshots
+            ):
+                units.pop()  # undoing a stage that changed nothing
+                continue
             hit = [i for i, u in enumerate(units) if undone & set(u.snapshots)]
             if hit:
                 del units[min(hit) :]  # undoing a unit undoes everything applied after it

@@ -296,8 +296,8 @@ def rollback_target(state: StateBackend, snapshot_id: str | None) -> list[dict[s
     if not units:
         raise ChecksFailed("nothing to roll back: no stage is in place", "see `invoke status`")
     top = units[-1]
-    if not top.snapshots:
-        raise ChecksFailed(f"{top.stage} changed nothing; there is no snapshot to restore")
+    if not top.snapshots:  # the stage changed nothing: undoing it only updates the journal
+        return [{"id": None, "stage": top.stage, "env": state.env.name, "zones": {}}]
     return [state.load_snapshot(s) for s in reversed(top.snapshots)]
 
 
@@ -345,15 +345,17 @@ def run_rollback(
                     "event": "rolled_back",
                     "time": iso(utcnow()),
                     "who": who(),
-                    "snapshots": [d["id"] for d in docs],
+                    "snapshots": [d["id"] for d in docs if d["id"]],
                     "stage": docs[0].get("stage"),
                     "zones": outcome.applied,
                     "snapshot": outcome.snapshot,
                 }
             )
+            restored = ", ".join(d["id"] for d in docs if d["id"])
             outcome.message = (
-                f"rollback: restored {', '.join(d['id'] for d in docs)} "
-                f"({len(outcome.applied)} zone(s) changed)"
+                f"rollback: restored {restored} ({len(outcome.applied)} zone(s) changed)"
+                if restored
+                else f"rollback: {docs[0]['stage']} had changed nothing; marked undone"
             )
             return outcome
     finally:

@@ -222,3 +222,21 @@ def test_status_reports_stage_served_records_and_snapshot(project, cli):
     assert doc["cutover_gate"]["opens_at"].endswith("Z")
     text = cli("status", "--env", "demo")
     assert "current stage prepare" in text.stdout and "example.org" in text.stdout
+
+
+def test_a_stage_that_changed_nothing_is_still_a_step_of_the_undo_stack(project, cli):
+    import shutil
+
+    fast_demo(project)
+    assert cli("prepare", "--env", "demo", "--yes").returncode == 0
+    shutil.rmtree(project / ".cutover")  # the zones are prepared, but by someone else
+    r = cli("prepare", "--env", "demo", "--yes")
+    assert r.returncode == 0 and "nothing to change" in r.stdout
+    assert journal(project)[-1]["stage"] == "prepare" and journal(project)[-1]["snapshot"] is None
+    assert cli("cutover", "--env", "demo", "--yes", "--wait").returncode == 0
+    assert cli("rollback", "--env", "demo", "--yes").returncode == 0
+    assert zone_state(project, "example.com")[("example.com.", "MX")][1] == ["1 smtp.google.com."]
+    r = cli("rollback", "--env", "demo", "--yes")
+    assert r.returncode == 0 and "prepare had changed nothing; marked undone" in r.stdout
+    r = cli("rollback", "--env", "demo", "--yes")
+    assert r.returncode == 1 and "nothing to roll back" in r.stderr
