@@ -166,6 +166,21 @@ def unlock(c, env=None, yes=False):
     views.unlock(_env(env), report.ConsoleUI(), yes=yes)
 
 
+@task(help={"json": "print JSON"})
+@_guard
+def profiles(c, json=False):
+    """List every mail provider profile and sender overlay with the inputs each declares."""
+    from pathlib import Path
+
+    from . import catalog, report
+
+    doc = catalog.catalog_doc(Path.cwd())
+    if json:
+        report.print_json(doc)
+    else:
+        print(catalog.catalog_text(doc), end="")
+
+
 ns = Collection(
-    render, plan, prepare, cutover, finalize, rollback, snapshots, serve, status, unlock
+    render, plan, prepare, cutover, finalize, rollback, snapshots, serve, status, unlock, profiles
 )
