@@ -186,10 +186,10 @@ def check_inputs(
     out: dict[str, Any] = {}
     for name, ispec in spec.inputs.items():
         value = inputs.get(name)
-        if _missing(value) and ispec.has_default:
-            value = copy.deepcopy(ispec.default)
         if not _missing(value):
             out[name] = _check_value(ispec, value, where, hint)
+        elif ispec.has_default:  # defaults are the template author's: trusted, even when empty
+            out[name] = copy.deepcopy(ispec.default)
     for name, ispec in spec.inputs.items():
         if name not in out and is_required(ispec, domain, role, out):
             why = f" ({ispec.description})" if ispec.description else ""
