@@ -42,10 +42,13 @@ def required_text(required: bool | str) -> str:
     return f"required when {required}"
 
 
-def catalog_doc(root: Path) -> dict[str, Any]:
-    """One JSON-ready document: {"profiles": [...], "senders": [...]}."""
+def catalog_doc(root: Path, only: set[str] | None = None) -> dict[str, Any]:
+    """One JSON-ready document: {"profiles": [...], "senders": [...]}; `only` keeps the named
+    profiles and senders (those one environment uses)."""
     doc: dict[str, Any] = {"profiles": [], "senders": []}
     for spec in load_specs(root):
+        if only is not None and spec.name not in only:
+            continue
         doc["profiles" if spec.kind == "profile" else "senders"].append(
             {
                 "name": spec.name,
@@ -92,3 +95,11 @@ def catalog_text(doc: dict[str, Any]) -> str:
                 lines.append(f"      note: {p['notes']}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def used_by(env) -> set[str]:
+    """The profiles and senders one environment uses: its migration and every domain's senders."""
+    names = {env.migration.from_profile, env.migration.to_profile}
+    for d in env.domains:
+        names.update(d.senders)
+    return names

@@ -166,15 +166,16 @@ def unlock(c, env=None, yes=False):
     views.unlock(_env(env), report.ConsoleUI(), yes=yes)
 
 
-@task(help={"json": "print JSON"})
+@task(help={"env": "only the profiles and senders this environment uses", "json": "print JSON"})
 @_guard
-def profiles(c, json=False):
+def profiles(c, env=None, json=False):
     """List every mail provider profile and sender overlay with the inputs each declares."""
     from pathlib import Path
 
     from . import catalog, report
 
-    doc = catalog.catalog_doc(Path.cwd())
+    only = catalog.used_by(_env(env)) if env else None
+    doc = catalog.catalog_doc(Path.cwd(), only)
     if json:
         report.print_json(doc)
     else:

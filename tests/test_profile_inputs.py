@@ -232,3 +232,11 @@ def test_profiles_json_and_a_user_profile(project, cli):
         "description": "DKIM selector",
     }
     assert yaml.safe_dump(doc)  # plain data all the way down
+
+
+def test_profiles_for_one_environment(project, cli):
+    r = cli("profiles", "--env", "demo-m365-to-google", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert [p["name"] for p in doc["profiles"]] == ["google-workspace", "microsoft365"]
+    assert [s["name"] for s in doc["senders"]] == ["sendgrid"]
