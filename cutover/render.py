@@ -150,6 +150,17 @@ def spf_record(mechanisms: list[str], qualifier: str) -> str:
     return " ".join(["v=spf1", *seen, qualifier])
 
 
+SPF_ALL_STRICTNESS = {"?all": 0, "~all": 1, "-all": 2}
+
+
+def looser_all(old: str, new: str) -> str:
+    """The qualifier while both providers send: never stricter than the old record, so a
+    sender that soft-failed yesterday is not rejected from `prepare` on; `finalize` applies the
+    new profile's own qualifier (a parked domain's -all)."""
+    rank = SPF_ALL_STRICTNESS
+    return min((old, new), key=lambda q: rank.get(q.lower(), -1))
+
+
 def dmarc_record(policy: dict[str, Any]) -> str:
     parts = ["v=DMARC1", f"p={policy.get('policy', 'none')}"]
     for tag in ("sp", "np", "adkim", "aspf", "fo"):
@@ -204,7 +215,8 @@ def wants(env: Environment, dr: DomainRender, stage: str) -> list[Want]:
         txt = [spf, *new.txt]
     else:
         mechanisms = old.spf + new.spf + sender_spf + env.migration.keep_spf
-        txt = [spf_record(mechanisms, new.spf_all), *old.txt, *new.txt]
+        qualifier = looser_all(old.spf_all, new.spf_all)
+        txt = [spf_record(mechanisms, qualifier), *old.txt, *new.txt]
     owned = frozenset(old.txt + new.txt)
     put(zone, "TXT", txt, partial=True, owned=owned)
     dmarc = {**env.dmarc, **new.dmarc}  # a target's own tags win (a parked domain rejects)

@@ -240,3 +240,18 @@ def test_profiles_for_one_environment(project, cli):
     doc = json.loads(r.stdout)
     assert [p["name"] for p in doc["profiles"]] == ["google-workspace", "microsoft365"]
     assert [s["name"] for s in doc["senders"]] == ["sendgrid"]
+
+
+def test_coexistence_spf_is_never_stricter_than_the_old_record():
+    """Parking a domain (no-mail, -all) keeps the old ~all until finalize."""
+    from cutover.render import STAGES, render_domain, wants
+    from tests.golden_cases import BASE_OLD
+
+    env = environment("example.com", "custom", BASE_OLD, "no-mail", {})
+    dr = render_domain(env, env.domains[0])
+    spf = {}
+    for stage in STAGES:
+        apex = [w for w in wants(env, dr, stage) if w.type == "TXT" and w.name == "example.com."]
+        spf[stage] = [v for v in apex[0].values if v.startswith("v=spf1")][0]
+    assert spf["prepare"].endswith(" ~all") and spf["cutover"].endswith(" ~all")
+    assert spf["finalize"] == "v=spf1 ip4:198.51.100.25 -all"
