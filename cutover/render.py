@@ -8,6 +8,11 @@ A profile says what one mail provider needs at a domain, in a provider-neutral s
     txt:     ["MS=ms12345678"]                               # apex TXT values this profile owns
     records: [{name: selector1._domainkey, type: CNAME, values: [...]}]   # DKIM and the like
     client:  [{name: autodiscover, type: CNAME, values: [...]}]         # switched at cutover
+    dmarc:   {policy: reject, adkim: s}          # tags a target insists on (no-mail), optional
+
+Each template declares its inputs in front matter (see inputs.py); they are checked, defaults
+applied, before the template is rendered, so a missing or malformed input is one line naming
+the domain, the profile and the input.
 
 Coexistence lives here, in one place: the SPF union, the old DKIM kept until `finalize`, the
 old client records replaced at `cutover`, values no profile names carried along untouched.
@@ -24,6 +29,7 @@ import yaml
 
 from .config import Domain, Environment
 from .errors import TemplateError
+from .inputs import check_inputs, read_spec
 from .plan import Want
 from .profiles import available_profiles, search_path
 from .records import fqdn, normalize_value
@@ -42,6 +48,7 @@ class Rendered:
     txt: list[str] = field(default_factory=list)
     records: list[tuple[str, str, list[str]]] = field(default_factory=list)
     client: list[tuple[str, str, list[str]]] = field(default_factory=list)
+    dmarc: dict[str, str] = field(default_factory=dict)
 
 
 def _environment(root: Path) -> jinja2.Environment:
@@ -67,6 +74,18 @@ def render_profile(
             f"{domain.name}: unknown {what} {profile!r} (available: {', '.join(known) or 'none'})"
         )
     template_name = known[profile].name if not kind else f"{kind}/{known[profile].name}"
+    spec = read_spec(profile, "sender" if kind else "profile", known[profile])
+    label = f"sender {profile}" if kind else f"profile {profile} ({role})"
+    section = f"senders.{profile}" if kind else role
+    inputs = check_inputs(
+        spec,
+        domain.name,
+        role,
+        inputs,
+        where=f"{domain.name}: {label}",
+        hint=f"set it under domains.{domain.name}.{section} or defaults.{section}"
+        + "; `invoke profiles` lists every input",
+    )
     context = {
         **inputs,
         "domain": domain.name,
@@ -95,7 +114,7 @@ def render_profile(
 def _parse_rendered(profile: str, where: str, zone: str, data: Any) -> Rendered:
     if not isinstance(data, dict):
         raise TemplateError(f"{where}: must render a mapping")
-    allowed = {"mx", "spf", "spf_all", "txt", "records", "client"}
+    allowed = {"mx", "spf", "spf_all", "txt", "records", "client", "dmarc"}
     extra = set(data) - allowed
     if extra:
         raise TemplateError(f"{where}: unknown keys {sorted(extra)} (allowed: {sorted(allowed)})")
@@ -104,6 +123,10 @@ def _parse_rendered(profile: str, where: str, zone: str, data: Any) -> Rendered:
     out.spf = [str(v) for v in data.get("spf") or []]
     out.spf_all = str(data.get("spf_all") or "~all")
     out.txt = [str(v) for v in data.get("txt") or []]
+    dmarc = data.get("dmarc") or {}
+    if not isinstance(dmarc, dict):
+        raise TemplateError(f"{where}: dmarc must be a mapping of DMARC tags")
+    out.dmarc = {str(k): str(v) for k, v in dmarc.items()}
     for section in ("records", "client"):
         rows = []
         for i, rec in enumerate(data.get(section) or []):
@@ -125,6 +148,17 @@ def spf_record(mechanisms: list[str], qualifier: str) -> str:
         if m and m not in seen and not m.lower().lstrip("+-~?").startswith("all"):
             seen.append(m)
     return " ".join(["v=spf1", *seen, qualifier])
+
+
+SPF_ALL_STRICTNESS = {"?all": 0, "~all": 1, "-all": 2}
+
+
+def looser_all(old: str, new: str) -> str:
+    """The qualifier while both providers send: never stricter than the old record, so a
+    sender that soft-failed yesterday is not rejected from `prepare` on; `finalize` applies the
+    new profile's own qualifier (a parked domain's -all)."""
+    rank = SPF_ALL_STRICTNESS
+    return min((old, new), key=lambda q: rank.get(q.lower(), -1))
 
 
 def dmarc_record(policy: dict[str, Any]) -> str:
@@ -181,10 +215,12 @@ def wants(env: Environment, dr: DomainRender, stage: str) -> list[Want]:
         txt = [spf, *new.txt]
     else:
         mechanisms = old.spf + new.spf + sender_spf + env.migration.keep_spf
-        txt = [spf_record(mechanisms, new.spf_all), *old.txt, *new.txt]
+        qualifier = looser_all(old.spf_all, new.spf_all)
+        txt = [spf_record(mechanisms, qualifier), *old.txt, *new.txt]
     owned = frozenset(old.txt + new.txt)
     put(zone, "TXT", txt, partial=True, owned=owned)
-    put(fqdn("_dmarc", zone), "TXT", [dmarc_record(env.dmarc)] if final else None)
+    dmarc = {**env.dmarc, **new.dmarc}  # a target's own tags win (a parked domain rejects)
+    put(fqdn("_dmarc", zone), "TXT", [dmarc_record(dmarc)] if final else None)
 
     for name, rtype, _values in old.records:
         put(name, rtype, [] if final else None)

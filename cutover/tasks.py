@@ -224,6 +224,22 @@ def unlock(c, env=None, yes=False):
     views.unlock(_env(env), report.ConsoleUI(), yes=yes)
 
 
+@task(help={"env": "only the profiles and senders this environment uses", "json": "print JSON"})
+@_guard
+def profiles(c, env=None, json=False):
+    """List every mail provider profile and sender overlay with the inputs each declares."""
+    from pathlib import Path
+
+    from . import catalog, report
+
+    only = catalog.used_by(_env(env)) if env else None
+    doc = catalog.catalog_doc(Path.cwd(), only)
+    if json:
+        report.print_json(doc)
+    else:
+        print(catalog.catalog_text(doc), end="")
+
+
 ns = Collection(
     render,
     plan,
@@ -237,4 +253,5 @@ ns = Collection(
     serve,
     status,
     unlock,
+    profiles,
 )
