@@ -37,6 +37,7 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -102,6 +103,8 @@ class CloudflareEmulator:
         self.zones: dict[str, Zone] = {}
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str]] = []
+        self.stamps: list[float] = []  # time.monotonic() of each request, parallel to requests
+        self.hooks: list[tuple[str, str, int, Callable[[], None]]] = []
         self.auth_headers: list[str] = []
         self.lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
@@ -115,7 +118,7 @@ class CloudflareEmulator:
         class Handler(_Handler):
             emulator = emu
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -172,6 +175,20 @@ class CloudflareEmulator:
     def inject(self, method: str, path_suffix: str, kind: str, **kw: Any) -> None:
         with self.lock:
             self.faults.append(Fault(method.upper(), path_suffix, kind, **kw))
+
+    def before_request(
+        self, method: str, path_suffix: str, n: int, fn: Callable[[], None]
+    ) -> None:
+        """Run `fn` (say, an out-of-band edit) just before the n-th matching request is handled."""
+        with self.lock:
+            self.hooks.append((method.upper(), path_suffix, n, fn))
+
+    def _run_hooks(self, method: str, path: str) -> None:
+        with self.lock:
+            for m, suffix, n, fn in list(self.hooks):
+                if m == method and path.endswith(suffix) and self.count(m, suffix) == n:
+                    self.hooks.remove((m, suffix, n, fn))
+                    fn()
 
     def count(self, method: str, path_suffix: str = "") -> int:
         with self.lock:
@@ -384,6 +401,14 @@ def _check_conflicts(z: Zone, rec: dict[str, Any], ignore: set[str] | None = Non
         raise ApiError(400, 81054, "A CNAME record with that host already exists.")
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that timed out and hung up is expected in fault tests: stay quiet."""
+        return None
+
+
 class _Handler(BaseHTTPRequestHandler):
     emulator: CloudflareEmulator
     protocol_version = "HTTP/1.1"
@@ -417,6 +442,8 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         with emu.lock:
             emu.requests.append((method, url.path))
+            emu.stamps.append(time.monotonic())
+            emu._run_hooks(method, url.path)
             emu.auth_headers.append(self.headers.get("Authorization", ""))
         if self.headers.get("Authorization") != f"Bearer {emu.token}":
             return self._error(403, [{"code": 10000, "message": "Authentication error"}])

@@ -321,25 +321,40 @@ class CloudflareProvider(Provider):
                 idempotent=False,
             )
         except (cloudflare.InternalServerError, cloudflare.APIConnectionError) as exc:
-            self._read_back(zone, plan, names, _describe(exc))
+            # a request we gave up on may still be in flight: watch for it a little longer
+            in_flight = isinstance(exc, cloudflare.APIConnectionError)
+            grace = 2 * self._timeout + 1 if in_flight else 1.0
+            self._read_back(zone, plan, names, _describe(exc), grace)
             return ChangeRef(zone=zone, extra={"operations": counts, "read_back": True})
         return ChangeRef(zone=zone, extra={"operations": counts})
 
-    def _read_back(self, zone: str, plan, names: set[str], failure: str) -> None:
-        """After an answer we never got: applied (return), not applied or unknown (raise)."""
-        try:
-            now = index(self.read(zone, names))
-        except CutoverError as exc:
+    def _read_back(self, zone: str, plan, names: set[str], failure: str, grace: float) -> None:
+        """After an answer we never got: applied (return), not applied or unknown (raise).
+
+        Keeps looking for `grace` seconds: after a timeout the request may still be queued at
+        Cloudflare, and one read spans several requests that can straddle the commit, so "not
+        applied" is only concluded once the batch has had time to land.
+        """
+        deadline = time.monotonic() + grace
+        while True:
+            try:
+                now = index(self.read(zone, names))
+            except CutoverError as exc:
+                raise ProviderError(
+                    f"{zone}: the batch failed ({failure}) and reading it back failed too "
+                    f"({exc.message}); whether it was applied is unknown",
+                    "run `invoke plan` to see the live records before anything else",
+                ) from None
+            if all(now.get(c.key) == c.after for c in plan.changes):
+                return  # it was applied: the 5xx/timeout came after the commit
+            untouched = all(now.get(c.key) == c.before for c in plan.changes)
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.25)  # a read spans several requests and may straddle the commit
+        if untouched:
             raise ProviderError(
-                f"{zone}: the batch failed ({failure}) and reading it back failed too "
-                f"({exc.message}); whether it was applied is unknown",
-                "run `invoke plan` to see the live records before anything else",
-            ) from None
-        if all(now.get(c.key) == c.after for c in plan.changes):
-            return  # it was applied: the 5xx/timeout came after the commit
-        if all(now.get(c.key) == c.before for c in plan.changes):
-            raise ProviderError(
-                f"{zone}: the Cloudflare batch failed ({failure}); read back: nothing was applied",
+                f"{zone}: the Cloudflare batch failed ({failure}); "
+                f"read back {grace:.0f}s later: nothing was applied",
                 "run the same stage again",
             )
         raise ProviderError(
