@@ -176,9 +176,7 @@ class CloudflareEmulator:
         with self.lock:
             self.faults.append(Fault(method.upper(), path_suffix, kind, **kw))
 
-    def before_request(
-        self, method: str, path_suffix: str, n: int, fn: Callable[[], None]
-    ) -> None:
+    def before_request(self, method: str, path_suffix: str, n: int, fn: Callable[[], None]) -> None:
         """Run `fn` (say, an out-of-band edit) just before the n-th matching request is handled."""
         with self.lock:
             self.hooks.append((method.upper(), path_suffix, n, fn))
@@ -412,6 +410,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     emulator: CloudflareEmulator
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stalls
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet test output
         return None

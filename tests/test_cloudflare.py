@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from tests/cloudflare_fixtures.py)
 """The Cloudflare provider end to end: the real `cutover` program, the real SDK, the emulator.
 
 Every test runs the CLI in a subprocess with only CLOUDFLARE_API_TOKEN and CLOUDFLARE_BASE_URL
