@@ -199,6 +199,7 @@ def test_429_retry_after_is_honoured_then_succeeds(project, emulator, cf_env):
     write_env(project, environment())
     emulator.inject("POST", BATCH, "429", retry_after=1)
     emulator.inject("GET", "/dns_records", "429", retry_after=1)
+    emulator.inject("GET", "/dns_records", "5xx_before", status=503)  # reads are retried
     r = cli(project, cf_env, "prepare", "--env", "cf", "--yes")
     assert r.returncode == 0, r.stderr
     batches = [i for i, (m, p) in enumerate(emulator.requests) if m == "POST" and p.endswith(BATCH)]
