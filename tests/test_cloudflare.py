@@ -268,3 +268,12 @@ def test_bad_or_missing_token(project, emulator, cf_env):
     missing = {k: v for k, v in cf_env.items() if k != "CLOUDFLARE_API_TOKEN"}
     r = run_cli(project, "plan", "--env", "cf", env=missing | {"CLOUDFLARE_API_TOKEN": ""})
     assert r.returncode == 2 and "CLOUDFLARE_API_TOKEN is not set" in r.stderr
+
+
+def test_a_wrong_zone_id_is_a_config_error_naming_the_zone(project, emulator, cf_env):
+    data = environment(zones=("example.com",))
+    data["domains"]["example.com"]["zone_id"] = "0" * 32
+    write_env(project, data)
+    r = cli(project, cf_env, "plan", "--env", "cf")
+    assert r.returncode == 2, r.stderr
+    assert "example.com" in r.stderr and "zone_id" in r.stderr

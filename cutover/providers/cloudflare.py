@@ -201,7 +201,14 @@ class CloudflareProvider(Provider):
 
     # ------------------------------------------------------------ API calls
 
-    def _call(self, what: str, fn: Callable[[], Any], *, idempotent: bool = True) -> dict:
+    def _call(
+        self,
+        what: str,
+        fn: Callable[[], Any],
+        *,
+        idempotent: bool = True,
+        not_found: CutoverError | None = None,
+    ) -> dict:
         """One API call: the v4 envelope as a dict, `success` checked, 429s waited out.
 
         Non-idempotent calls (the batch) let 5xx and timeouts through as SDK exceptions so the
@@ -233,6 +240,8 @@ class CloudflareProvider(Provider):
                 time.sleep(0.2 * 2**failures)
                 continue
             except cloudflare.APIStatusError as exc:
+                if exc.status_code == 404 and not_found is not None:
+                    raise not_found from None
                 raise _status_error(what, exc) from None
             except ValueError:
                 raise ProviderError(f"cloudflare {what}: the answer was not JSON") from None
@@ -271,6 +280,10 @@ class CloudflareProvider(Provider):
     def _records(self, zone: str, names: Iterable[str]) -> list[dict[str, Any]]:
         """Every record object at `names`, all types, following pages until an empty one."""
         zid = self._zone_id(zone)
+        missing = ConfigError(
+            f"cloudflare: zone {_bare(zone)} (zone_id {zid}) not found",
+            f"check domains.{_bare(zone)}.zone_id in {self.env.path}",
+        )
         out: list[dict[str, Any]] = []
         for name in sorted({fqdn(n) for n in names}):
             bare = name.rstrip(".")
@@ -280,6 +293,7 @@ class CloudflareProvider(Provider):
                     lambda page=page, bare=bare: self._client.dns.records.with_raw_response.list(
                         zone_id=zid, name={"exact": bare}, page=page, per_page=PAGE_SIZE
                     ),
+                    not_found=missing,
                 )
                 chunk = env.get("result") or []
                 out += [r for r in chunk if fqdn(r["name"]) == name]
