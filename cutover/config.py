@@ -22,7 +22,7 @@ from .records import fqdn
 PROVIDER_OPTIONS: dict[str, set[str]] = {
     "zonefile": {"directory", "standins"},
     "route53": {"region", "private", "max_concurrency"},
-    "cloudflare": {"max_concurrency"},
+    "cloudflare": {"max_concurrency", "timeout"},
     "rfc2136": {"server", "tsig", "snapshot", "timeout", "nameservers"},
 }
 STATE_OPTIONS: dict[str, set[str]] = {"local": {"directory"}, "s3": {"bucket", "prefix", "region"}}
