@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from tests.cloudflare_emulator import CloudflareEmulator
+from tests.standins import standins_address
 
 TOKEN = "cf-test-token-4f1d2c9b8a7e6d5c"  # a distinctive string: tests grep files for it
 ZONES = ("example.com", "example.org", "example.net")
@@ -54,7 +55,7 @@ def environment(zones: tuple[str, ...] = ZONES, **overrides: Any) -> dict[str, A
             for z in zones
         },
         "validation": {"nameservers": "none", "timeout": 10},
-        "lint": {"resolvers": []},
+        "lint": {"resolvers": [standins_address()]},
     }
     for key, value in overrides.items():
         data[key] = value

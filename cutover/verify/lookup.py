@@ -58,16 +58,31 @@ class Lookup:
         return ", ".join(self.addresses) or "the system resolver"
 
     def probe(self, name: str) -> None:
-        """Raise ProviderError (exit 3) when no resolver answers anything at all."""
-        try:
-            self.resolver.resolve(name, "SOA")
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
-            return
-        except dns.exception.DNSException as exc:
-            raise ProviderError(
-                f"lint: no resolver answered (asked {self.described}): {exc}",
-                "check lint.resolvers, or the network",
-            ) from exc
+        """Raise ProviderError (exit 3) when no resolver answers anything at all (any reply,
+        even REFUSED, shows the resolver is there; what it says is for the checks to judge)."""
+        import dns.message
+        import dns.query
+
+        errors = []
+        for ns in self.nameservers:
+            try:
+                dns.query.udp(dns.message.make_query(name, "SOA"), ns.address, port=ns.port,
+                              timeout=2.0)  # fmt: skip
+                return
+            except (OSError, dns.exception.DNSException) as exc:
+                errors.append(f"{ns.address}:{ns.port}: {exc or type(exc).__name__}")
+        if not self.nameservers:
+            try:
+                self.resolver.resolve(name, "SOA")
+                return
+            except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer, dns.resolver.NoNameservers):
+                return
+            except dns.exception.DNSException as exc:
+                errors.append(str(exc))
+        raise ProviderError(
+            f"lint: no resolver answered (asked {self.described}): {'; '.join(errors)}",
+            "check lint.resolvers, or the network",
+        )
 
     def values(self, name: str, rtype: str) -> list[str] | None:
         """Presentation values at name/type, CNAMEs followed; [] when it does not exist; None when the lookup
