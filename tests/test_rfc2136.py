@@ -3,6 +3,7 @@ drift refused atomically by the server, TSIG and server failures as one line wit
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -343,3 +344,45 @@ def test_kdig_and_dig_available():
     """The read-back tools the lifecycle test uses are installed (a missing one is a failure)."""
     for tool in ("kdig", "dig"):
         assert shutil.which(tool) or servers.require(tool)
+
+
+def test_snapshot_zone_keeps_the_whole_zone_by_axfr(server, project):
+    write_env(project, server, snapshot="zone")
+    whole = {z: axfr_state(server, z) for z in ZONES}
+    r = cli(project, server, "prepare", "--env", ENV, "--yes")
+    assert r.returncode == 0, r.stderr
+    [path] = (project / ".cutover" / ENV / "snapshots").glob("*-prepare-*.json")
+    doc = json.loads(path.read_text())
+    for z in ZONES:
+        body = doc["zones"][z + "."]
+        kept = {
+            (d["name"], d["type"]): (d["ttl"], sorted(d["values"]))
+            for d in body["zone"]
+            if d["type"] != "SOA"
+        }
+        assert kept == whole[z]  # every RRset of the zone as it was before the stage
+        assert [d["type"] for d in body["zone"]].count("SOA") == 1
+        assert len(body["rrsets"]) < len(body["zone"])  # rollback still restores only these
+    assert server.key_secret not in path.read_text()
+    # and the snapshot still rolls back exactly
+    assert cli(project, server, "rollback", "--env", ENV, "--yes").returncode == 0
+    assert {z: axfr_state(server, z) for z in ZONES} == whole
+
+
+def test_snapshot_names_keeps_no_zone(server, project):
+    assert cli(project, server, "prepare", "--env", ENV, "--yes").returncode == 0
+    [path] = (project / ".cutover" / ENV / "snapshots").glob("*-prepare-*.json")
+    assert all("zone" not in body for body in json.loads(path.read_text())["zones"].values())
+
+
+def test_refused_zone_transfer_stops_before_any_change(knot_factory, project):
+    """snapshot: zone with a key the server does not know: the AXFR fails first, exit 3."""
+    fast_demo(project)
+    srv = knot_factory(server_zones(project))
+    write_env(project, srv, snapshot="zone", tsig={"name": "other-key", "secret_env": SECRET_ENV})
+    before = serials(srv)
+    r = cli(project, srv, "prepare", "--env", ENV, "--yes")
+    assert r.returncode == 3, r.stderr
+    line = r.stderr.strip().splitlines()[-1]
+    assert "zone transfer" in line and srv.address in line and "example.com." in line
+    assert serials(srv) == before
