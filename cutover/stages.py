@@ -46,6 +46,7 @@ class Outcome:
     applied: list[str] = field(default_factory=list)
     message: str = ""
     findings: list[Any] = field(default_factory=list)
+    verified: str | None = None  # "authoritative" or "provider": who vouched it is served
 
     @property
     def changed(self) -> bool:
@@ -185,7 +186,15 @@ def _run_stage(
     apply_plans(env, state, provider, stage, todo, outcome, ui)
     t_old = max((c.before.ttl for p in todo for c in p.changes if c.before), default=0)
     _journal_applied(
-        env, state, stage, outcome.snapshot, outcome.applied, plans, forced_reason, t_old
+        env,
+        state,
+        stage,
+        outcome.snapshot,
+        outcome.applied,
+        plans,
+        forced_reason,
+        t_old,
+        outcome.verified,
     )
     outcome.message = (
         f"{stage}: applied to {len(outcome.applied)} zone(s), snapshot {outcome.snapshot}"
@@ -244,7 +253,7 @@ def apply_plans(
         outcome.applied.append(plan.zone)
         ui.info(f"{plan.zone}: applied {len(plan.changes)} change(s)")
     try:
-        wait_served(env, provider, plans, ui)
+        outcome.verified = wait_served(env, provider, plans, stage, ui)
     except (CutoverError, KeyboardInterrupt) as exc:
         # applied but not seen served: journal it so status, a re-run and rollback know
         _journal_failed(env, state, stage, outcome, None, exc)
@@ -268,7 +277,9 @@ def _journal_failed(env, state, stage, outcome, zone, exc) -> None:
     )
 
 
-def _journal_applied(env, state, stage, snapshot, zones, plans, forced_reason, t_old) -> None:
+def _journal_applied(
+    env, state, stage, snapshot, zones, plans, forced_reason, t_old, verified=None
+) -> None:
     old_ttls = {
         p.zone: {
             f"{c.key[0]} {c.key[1]}": c.before.ttl
@@ -291,6 +302,7 @@ def _journal_applied(env, state, stage, snapshot, zones, plans, forced_reason, t
             "plan_sha256": {p.zone: p.sha256() for p in plans},
             "forced": bool(forced_reason),
             "forced_reason": forced_reason or None,
+            "verified": verified,
         }
     )
 
@@ -359,6 +371,7 @@ def run_rollback(
                     "stage": docs[0].get("stage"),
                     "zones": outcome.applied,
                     "snapshot": outcome.snapshot,
+                    "verified": outcome.verified,
                 }
             )
             restored = ", ".join(d["id"] for d in docs if d["id"])

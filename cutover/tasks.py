@@ -122,6 +122,41 @@ def rollback(c, env=None, snapshot=None, yes=False, json=False):
         ui.info(outcome.message)
 
 
+@task(
+    help={
+        **ENV_HELP,
+        "stage": "compare with this stage (default: the one in place, else the next)",
+        "wait": "re-check until every server serves it or validation.timeout expires",
+        "json": "print one JSON document",
+        "junit": "write JUnit XML to this path",
+    }
+)
+@_guard
+def validate(c, env=None, stage=None, wait=False, json=False, junit=None):
+    """Check that every authoritative server (and the resolvers) serve what the repo says."""
+    from . import report, validation
+
+    ui = report.ConsoleUI(as_json=json)
+    result = validation.validate(_env(env), stage, wait=wait, progress=ui.converging)
+    if junit:
+        from .junit import write_junit
+
+        write_junit(result, junit)
+    if json:
+        report.print_json(result.to_dict())
+    else:
+        report.print_validation(result)
+    if result.exit_code:
+        first = result.failures[0].line()
+        what = (
+            "no authoritative server answered"
+            if result.exit_code == 3
+            else (f"{len(result.failures)} check(s) failed")
+        )
+        print(f"error: {what}; first: {first}; fix DNS or run with --wait", file=sys.stderr)
+        raise Exit(code=result.exit_code)
+
+
 @task(help={**ENV_HELP, "json": "print JSON"})
 @_guard
 def snapshots(c, env=None, json=False):
@@ -167,5 +202,5 @@ def unlock(c, env=None, yes=False):
 
 
 ns = Collection(
-    render, plan, prepare, cutover, finalize, rollback, snapshots, serve, status, unlock
+    render, plan, prepare, cutover, finalize, rollback, validate, snapshots, serve, status, unlock
 )
