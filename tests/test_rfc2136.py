@@ -94,6 +94,10 @@ def test_demo_lifecycle_and_exact_rollback(server, project):
         assert mx(server, z) == (1, [f"0 {dashed}.mail.protection.outlook.com."])
         assert dig_mx(server, z) == [f"0 {dashed}.mail.protection.outlook.com."]
         assert query(server, f"autodiscover.{z}.", "CNAME") == (1, ["autodiscover.outlook.com."])
+    r = cli(project, server, "validate", "--env", ENV, "--stage", "cutover")
+    assert r.returncode == 0, r.stdout + r.stderr  # the server itself, asked as authoritative
+    r = cli(project, server, "validate", "--env", ENV, "--stage", "finalize")
+    assert r.returncode == 1, r.stdout + r.stderr  # finalize is not in place yet
 
     applied(("finalize", "--env", ENV, "--yes"), 1)
     ttl, txt = query(server, "example.com.", "TXT")

@@ -59,7 +59,7 @@ ALGORITHMS = {
 TSIG_KEYS = {"name", "algorithm", "secret_env"}
 SNAPSHOT_MODES = ("names", "zone")
 DRIFT_RCODES = {dns.rcode.NXRRSET, dns.rcode.YXRRSET, dns.rcode.NXDOMAIN, dns.rcode.YXDOMAIN}
-PIPELINE_WINDOW = 32  # queries in flight on the read connection
+PIPELINE_WINDOW = 16  # queries in flight on the read connection
 
 
 @dataclass(frozen=True)
@@ -226,6 +226,7 @@ class RFC2136Provider(Provider):
                 f"{self._where(zone)}: cannot connect: {exc.strerror or exc}",
                 "check that the server is up and provider.server is right",
             ) from exc
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # pipelined small queries
         sock.setblocking(False)  # dnspython's TCP helpers want a non-blocking connected socket
         return sock
 
