@@ -236,6 +236,9 @@ def print_validation(report) -> None:
         console.print(f"  ... and {len(report.failures) - 40} more (use --json)", markup=False)
     for f in report.warnings[:20]:
         console.print(f"  advisory {f.line()}", style="yellow", markup=False)
+    for f in report.policy:
+        style = "red" if f.severity == "error" else "yellow"
+        console.print(f"  policy {f.line()}", style=style, markup=False)
     for note in report.notes:
         console.print(f"note: {note}", style="yellow", markup=False)
     verdict = "in sync" if report.ok else "NOT in sync"
@@ -243,4 +246,30 @@ def print_validation(report) -> None:
         f"validate {report.env} ({report.stage}): {verdict}; {converged}/{total} zone×server "
         f"pairs converged, {len(report.findings)} checks in {report.elapsed:.1f}s",
         markup=False,
+    )
+
+
+def lint_doc(stage: str, findings: list[Any], strict: bool, failing: list[Any]) -> dict[str, Any]:
+    """The `lint --json` document; its shape is documented in docs/lint.md."""
+    return {
+        "schema": "mailcutover.lint/1",
+        "stage": stage,
+        "strict": strict,
+        "ok": not failing,
+        "summary": {
+            "errors": sum(1 for f in findings if f.severity == "error"),
+            "warnings": sum(1 for f in findings if f.severity == "warning"),
+        },
+        "findings": [f.to_dict() for f in findings],
+    }
+
+
+def print_findings(stage: str, findings: list[Any]) -> None:
+    console = _console()
+    for f in findings:
+        style = "red" if f.severity == "error" else "yellow"
+        console.print(f.line(), style=style, markup=False)
+    errors = sum(1 for f in findings if f.severity == "error")
+    console.print(
+        f"lint {stage}: {errors} error(s), {len(findings) - errors} warning(s)", markup=False
     )

@@ -117,6 +117,7 @@ def run_stage(
     yes: bool = False,
     force: bool = False,
     wait: bool = False,
+    strict: bool = False,
 ) -> Outcome:
     if stage not in STAGES:
         raise UsageError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
@@ -124,7 +125,9 @@ def run_stage(
     provider = get_provider(env)
     try:
         with locked(env, state, stage):
-            return _run_stage(env, stage, ui, state, provider, yes=yes, force=force, wait=wait)
+            return _run_stage(
+                env, stage, ui, state, provider, yes=yes, force=force, wait=wait, strict=strict
+            )
     finally:
         provider.close()
 
@@ -139,6 +142,7 @@ def _run_stage(
     yes: bool,
     force: bool,
     wait: bool,
+    strict: bool = False,
 ) -> Outcome:
     units = journal.stack(state.read_journal())
     forced_reason = ""
@@ -164,7 +168,7 @@ def _run_stage(
 
     plans = build_plans(env, provider, stage)
     outcome = Outcome(stage=stage, plans=plans)
-    findings = lint(env, stage, plans)
+    findings = lint(env, stage, plans, provider)
     outcome.findings = findings
     todo = [p for p in plans if p]
     if not todo:
@@ -174,10 +178,13 @@ def _run_stage(
             _journal_applied(env, state, stage, None, [], plans, forced_reason, t_old=0)
         return outcome
     ui.show_plans(plans, findings)
-    blocking = [f for f in findings if getattr(f, "severity", "") == "error"]
+    from .verify.policy import blocking as blocking_findings
+
+    blocking = blocking_findings(findings, strict)
     if blocking:
         raise ChecksFailed(
-            f"{stage} refused: {len(blocking)} lint error(s), first: {blocking[0].line()}",
+            f"{stage} refused: {len(blocking)} lint finding(s) block it"
+            f"{' (--strict)' if strict else ''}, first: {blocking[0].line()}",
             "fix the profile inputs or the environment and run again; nothing was applied",
         )
     if not yes and not ui.confirm(f"Apply {stage} to {len(todo)} zone(s)?"):
@@ -202,11 +209,11 @@ def _run_stage(
     return outcome
 
 
-def lint(env: Environment, stage: str, plans: list[Plan]) -> list[Any]:
+def lint(env: Environment, stage: str, plans: list[Plan], provider: Provider) -> list[Any]:
     """The policy checks on what the stage would leave in each zone."""
     from .verify.policy import lint_plans
 
-    return lint_plans(env, stage, plans)
+    return lint_plans(env, stage, plans, provider)
 
 
 def take_snapshot(
@@ -401,6 +408,6 @@ def preview(env: Environment, stage: str | None) -> tuple[str, list[Plan], list[
     provider = get_provider(env)
     try:
         plans = build_plans(env, provider, stage)
+        return stage, plans, lint(env, stage, plans, provider)
     finally:
         provider.close()
-    return stage, plans, lint(env, stage, plans)

@@ -70,6 +70,32 @@ def plan(c, env=None, stage=None, json=False):
         report.ConsoleUI().show_plans(plans, findings)
 
 
+@task(
+    help={
+        **ENV_HELP,
+        "stage": "default: the next stage per the journal",
+        "json": "print one JSON document (schema: docs/lint.md)",
+        "strict": "warnings fail too",
+    }
+)
+@_guard
+def lint(c, env=None, stage=None, json=False, strict=False):
+    """Check SPF, DMARC, DKIM, MX and MTA-STS as a stage would leave them; changes nothing."""
+    from . import report, stages
+    from .verify.policy import blocking
+
+    stage, plans, findings = stages.preview(_env(env), stage)
+    failing = blocking(findings, strict)
+    if json:
+        report.print_json(report.lint_doc(stage, findings, strict, failing))
+    else:
+        report.print_findings(stage, findings)
+    if failing:
+        print(f"error: lint: {len(failing)} finding(s) block {stage}; first: "
+              f"{failing[0].line()}", file=sys.stderr)  # fmt: skip
+        raise Exit(code=1)
+
+
 def _stage_task(name: str, doc: str):
     @task(
         name=name,
@@ -79,14 +105,17 @@ def _stage_task(name: str, doc: str):
             "force": "override a closed gate",
             "wait": "wait for a time gate to open",
             "json": "print the outcome as JSON",
+            "strict": "lint warnings block the apply too",
         },
     )
     @_guard
-    def run(c, env=None, yes=False, force=False, wait=False, json=False):
+    def run(c, env=None, yes=False, force=False, wait=False, json=False, strict=False):
         from . import report, stages
 
         ui = report.ConsoleUI(as_json=json)
-        outcome = stages.run_stage(_env(env), name, ui, yes=yes, force=force, wait=wait)
+        outcome = stages.run_stage(
+            _env(env), name, ui, yes=yes, force=force, wait=wait, strict=strict
+        )
         if json:
             report.print_json(report.outcome_doc(outcome))
         else:
@@ -147,13 +176,7 @@ def validate(c, env=None, stage=None, wait=False, json=False, junit=None):
     else:
         report.print_validation(result)
     if result.exit_code:
-        first = result.failures[0].line()
-        what = (
-            "no authoritative server answered"
-            if result.exit_code == 3
-            else (f"{len(result.failures)} check(s) failed")
-        )
-        print(f"error: {what}; first: {first}; fix DNS or run with --wait", file=sys.stderr)
+        print(f"error: {result.error_line()}", file=sys.stderr)
         raise Exit(code=result.exit_code)
 
 
@@ -202,5 +225,16 @@ def unlock(c, env=None, yes=False):
 
 
 ns = Collection(
-    render, plan, prepare, cutover, finalize, rollback, validate, snapshots, serve, status, unlock
+    render,
+    plan,
+    lint,
+    prepare,
+    cutover,
+    finalize,
+    rollback,
+    validate,
+    snapshots,
+    serve,
+    status,
+    unlock,
 )

@@ -194,3 +194,19 @@ def test_resolver_reports_stale_answer_with_remaining_ttl_then_fresh(
         assert time.monotonic() < deadline, doc and bad(doc)
         time.sleep(0.5)
     assert all(f["status"] == "OK" for f in doc["findings"])
+
+
+def test_policy_checks_run_on_what_is_served(cut_over, knot_factory):
+    root, texts = cut_over
+    knot = knot_factory(texts)
+    env = write_env(root, "policy", [knot.address])
+    r, doc = validate(root, env)
+    assert r.returncode == 0 and doc["policy"] == []
+    # the DMARC record is the user's until finalize: its TTL is all cutover checks, but lint reads it
+    knot.knot_set("example.org", "_dmarc", 1, "TXT", '"v=DMARC1; p=rejected"')
+    r, doc = validate(root, env)
+    assert r.returncode == 1 and bad(doc) == []
+    assert [(f["domain"], f["code"]) for f in doc["policy"]] == [
+        ("example.org", "DMARC_INVALID_TAG_VALUE")
+    ]
+    assert "policy error(s) in what is served" in r.stderr

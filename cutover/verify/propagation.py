@@ -76,6 +76,11 @@ class Report:
     notes: list[str] = field(default_factory=list)
     elapsed: float = 0.0
     rounds: int = 0
+    policy: list[Any] = field(default_factory=list)  # lint findings on what is served
+
+    @property
+    def policy_errors(self) -> list[Any]:
+        return [f for f in self.policy if f.severity == "error"]
 
     @property
     def failures(self) -> list[Finding]:
@@ -99,7 +104,22 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.ok else 3 if self.unreachable else 1
+        if not self.ok:
+            return 3 if self.unreachable else 1
+        return 1 if self.policy_errors else 0
+
+    def error_line(self) -> str:
+        """The one line a failing validate ends with: what failed first, and what to do."""
+        if self.exit_code == 0:
+            return ""
+        if self.exit_code == 3:
+            what = "no authoritative server answered"
+        elif self.failures:
+            what = f"{len(self.failures)} check(s) failed"
+        else:
+            what = f"{len(self.policy_errors)} policy error(s) in what is served"
+        first = (self.failures or self.policy_errors)[0].line()
+        return f"{what}; first: {first}; fix DNS, or wait for it with --wait"
 
     def pairs(self) -> tuple[int, int]:
         """(converged, total) (zone, server) pairs: a pair converges when all its checks pass."""
@@ -115,12 +135,13 @@ class Report:
         return {
             "env": self.env,
             "stage": self.stage,
-            "ok": self.ok,
+            "ok": self.exit_code == 0,
             "exit_code": self.exit_code,
             "summary": {
                 "checks": len(self.findings),
                 "failed": len(self.failures),
                 "warnings": len(self.warnings),
+                "policy_errors": len(self.policy_errors),
                 "servers_converged": converged,
                 "servers": total,
                 "elapsed_s": round(self.elapsed, 3),
@@ -128,6 +149,7 @@ class Report:
             },
             "notes": self.notes,
             "findings": [f.to_dict() for f in self.findings],
+            "policy": [f.to_dict() for f in self.policy],
         }
 
 
