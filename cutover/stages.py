@@ -189,7 +189,7 @@ def _run_stage(
         )
     if not yes and not ui.confirm(f"Apply {stage} to {len(todo)} zone(s)?"):
         raise UsageError(f"{stage} not confirmed; nothing was applied")
-    outcome.snapshot = take_snapshot(env, state, stage, todo)
+    outcome.snapshot = take_snapshot(env, state, stage, todo, provider)
     apply_plans(env, state, provider, stage, todo, outcome, ui)
     t_old = max((c.before.ttl for p in todo for c in p.changes if c.before), default=0)
     _journal_applied(
@@ -216,13 +216,23 @@ def lint(env: Environment, stage: str, plans: list[Plan], provider: Provider) ->
     return lint_plans(env, stage, plans, provider)
 
 
-def take_snapshot(env: Environment, state: StateBackend, stage: str, plans: list[Plan]) -> str:
+def take_snapshot(
+    env: Environment,
+    state: StateBackend,
+    stage: str,
+    plans: list[Plan],
+    provider: Provider | None = None,
+) -> str:
     zones = {}
+    archives = {}
     for p in plans:
         rrsets = [c.before for c in p.changes if c.before is not None]
         absent = [c.key for c in p.changes if c.before is None]
         zones[p.zone] = (rrsets, absent)
-    return state.save_snapshot(new_snapshot(env.name, stage, zones))
+        whole = provider.archive(p.zone) if provider is not None else None
+        if whole is not None:
+            archives[p.zone] = whole
+    return state.save_snapshot(new_snapshot(env.name, stage, zones, archives))
 
 
 def apply_plans(
@@ -357,7 +367,7 @@ def run_rollback(
             if todo:
                 if not yes and not ui.confirm(f"Roll back {len(todo)} zone(s)?"):
                     raise UsageError("rollback not confirmed; nothing was applied")
-                outcome.snapshot = take_snapshot(env, state, "rollback", todo)
+                outcome.snapshot = take_snapshot(env, state, "rollback", todo, provider)
                 apply_plans(env, state, provider, "rollback", todo, outcome, ui)
             state.append_journal(
                 {

@@ -50,6 +50,10 @@ class Provider(ABC):
         """Block until the provider reports the change served; most hosts cannot tell."""
         return None
 
+    def archive(self, zone: str) -> list[RRset] | None:
+        """The whole zone, for hosts configured to keep it in each snapshot; None: not kept."""
+        return None
+
     @abstractmethod
     def nameservers(self, zone: str) -> list[str]:
         """The authoritative servers of `zone` as "host:port" strings."""

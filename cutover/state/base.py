@@ -57,9 +57,16 @@ def verify_seal(doc: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 def new_snapshot(
-    env: str, stage: str, zones: dict[str, tuple[list[RRset], list[tuple[str, str]]]]
+    env: str,
+    stage: str,
+    zones: dict[str, tuple[list[RRset], list[tuple[str, str]]]],
+    archives: dict[str, list[RRset]] | None = None,
 ) -> dict[str, Any]:
-    """A sealed snapshot document: for each zone, the RRsets as they were and the absent keys."""
+    """A sealed snapshot document: for each zone, the RRsets as they were and the absent keys.
+
+    `archives` (zone -> every RRset of the zone) is kept under "zone" for the record and for a
+    hand restore; rollback restores only "rrsets" and "absent", what the stage touched.
+    """
     now = utcnow()
     body = json.dumps({z: [r.to_dict() for r in v[0]] for z, v in zones.items()}, sort_keys=True)
     sid = f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{stage}-{hashlib.sha256(body.encode()).hexdigest()[:6]}"
@@ -77,6 +84,8 @@ def new_snapshot(
             for zone, (rrsets, absent) in sorted(zones.items())
         },
     }
+    for zone, rrsets in (archives or {}).items():
+        doc["zones"][zone]["zone"] = [r.to_dict() for r in rrsets]
     return seal(doc)
 
 
