@@ -228,51 +228,63 @@ class Route53Provider(Provider):
         zone = fqdn(zone)
         zid = self.zone_id(zone)
         out: list[RRset] = []
-        for name in sorted({fqdn(n) for n in names}):
-            for raw in self._read_name(zid, name):
-                rtype = raw["Type"]
-                if rtype in ("SOA", "NS"):
-                    continue
-                if any(k in raw for k in SPECIAL_KEYS):
-                    if rtype in MANAGED_TYPES:
-                        raise ProviderError(
-                            f"{zone}: {name} {rtype} is an alias or routing-policy record set "
-                            "in Route53; the tool only manages simple record sets",
-                            "convert it to a simple record set or leave the name out",
-                        )
-                    continue
-                try:
-                    rrset = rrset_from_route53(raw)
-                except CutoverError as exc:
-                    raise ProviderError(f"{zone}: Route53 returned {name} {rtype}: {exc}") from exc
-                self._raw[(zone, name, rtype)] = raw
-                out.append(rrset)
+        for raw in self._read_names(zid, {fqdn(n) for n in names}):
+            name, rtype = decode_name(raw["Name"]), raw["Type"]
+            if rtype in ("SOA", "NS"):
+                continue
+            if any(k in raw for k in SPECIAL_KEYS):
+                if rtype in MANAGED_TYPES:
+                    raise ProviderError(
+                        f"{zone}: {name} {rtype} is an alias or routing-policy record set "
+                        "in Route53; the tool only manages simple record sets",
+                        "convert it to a simple record set or leave the name out",
+                    )
+                continue
+            try:
+                rrset = rrset_from_route53(raw)
+            except CutoverError as exc:
+                raise ProviderError(f"{zone}: Route53 returned {name} {rtype}: {exc}") from exc
+            self._raw[(zone, name, rtype)] = raw
+            out.append(rrset)
         return out
 
-    def _read_name(self, zid: str, name: str) -> Iterator[dict[str, Any]]:
-        """Every record set at `name`, following pages while they stay at that name."""
-        kwargs: dict[str, Any] = {
-            "HostedZoneId": zid,
-            "StartRecordName": name,
-            "MaxItems": str(self.page_size),
-        }
-        while True:
+    def _read_names(self, zid: str, names: set[str]) -> Iterator[dict[str, Any]]:
+        """Every record set at `names`, in as few ListResourceRecordSets calls as possible.
+
+        Route53 lists in name order (labels reversed). Each call starts at the first name not yet
+        covered; every name that sorts before the next page's first record is then complete. So
+        managed names that sit close together (apex, _dmarc, _domainkey...) cost one call, and
+        names far apart cost one call each, however big the zone: reads follow the managed names,
+        not the zone size. A name is only taken as covered when it is so under both plausible
+        orderings of names, so an ordering subtlety costs a call, never a missed record.
+        """
+        remaining = sorted(names, key=_order)
+        kwargs: dict[str, Any] = {}
+        while remaining:
+            if not kwargs:
+                kwargs = {"StartRecordName": remaining[0]}
             resp = self._call(
-                f"ListResourceRecordSets {name}", self.client.list_resource_record_sets, **kwargs
+                f"ListResourceRecordSets {kwargs['StartRecordName']}",
+                self.client.list_resource_record_sets,
+                HostedZoneId=zid,
+                MaxItems=str(self.page_size),
+                **kwargs,
             )
             for raw in resp.get("ResourceRecordSets", []):
-                if decode_name(raw["Name"]) != name:
-                    return
-                yield raw
+                if decode_name(raw["Name"]) in names:
+                    yield raw
             nxt = resp.get("NextRecordName")
-            if not resp.get("IsTruncated") or not nxt or decode_name(nxt) != name:
+            if not resp.get("IsTruncated") or not nxt:
                 return
-            kwargs["StartRecordName"] = nxt
-            kwargs["StartRecordType"] = resp["NextRecordType"]
-            if resp.get("NextRecordIdentifier"):
-                kwargs["StartRecordIdentifier"] = resp["NextRecordIdentifier"]
+            nxt_name = decode_name(nxt)
+            remaining = [n for n in remaining if not _before(n, nxt_name)]
+            if remaining and remaining[0] == nxt_name:
+                # the page ended inside a name we want: go on from the exact record
+                kwargs = {"StartRecordName": nxt, "StartRecordType": resp["NextRecordType"]}
+                if resp.get("NextRecordIdentifier"):
+                    kwargs["StartRecordIdentifier"] = resp["NextRecordIdentifier"]
             else:
-                kwargs.pop("StartRecordIdentifier", None)
+                kwargs = {}
 
     # ------------------------------------------------------------------ apply
 
@@ -363,6 +375,17 @@ class Route53Provider(Provider):
             addr = infos[0][4][0]
             out.append(f"[{addr}]:53" if ":" in addr else f"{addr}:53")
         return out
+
+
+def _order(name: str) -> tuple[str, ...]:
+    """Route53's listing order: labels reversed (com.example._dmarc)."""
+    return tuple(reversed(name.rstrip(".").split(".")))
+
+
+def _before(name: str, other: str) -> bool:
+    """`name` sorts strictly before `other` under both readings of "labels reversed"."""
+    as_text = ".".join(_order(name)) < ".".join(_order(other))
+    return as_text and _order(name) < _order(other)
 
 
 class _Retry(Exception):
