@@ -107,6 +107,8 @@ class Plan:
     zone: str
     changes: list[Change] = field(default_factory=list)
     stage: str = ""
+    #: every managed RRset as the zone will hold it once applied (what lint checks)
+    result: dict[tuple[str, str], RRset] = field(default_factory=dict, repr=False, compare=False)
 
     def __bool__(self) -> bool:
         return bool(self.changes)
@@ -147,6 +149,12 @@ def diff(zone: str, wants: Iterable[Want], current: Iterable[RRset], stage: str 
         if before == after:
             continue
         plan.changes.append(Change(before, after))
+    plan.result = {k: r for k, r in live.items() if k in seen}
+    for change in plan.changes:
+        if change.after is None:
+            plan.result.pop(change.key, None)
+        else:
+            plan.result[change.key] = change.after
     _refuse_zero_mx(zone, plan, live)
     _refuse_cname_conflicts(plan, live)
     plan.changes.sort(key=lambda c: (c.key[0].count("."), c.key))

@@ -90,6 +90,30 @@ class ConsoleUI:
     def warn(self, message: str) -> None:
         self.console.print(f"warning: {message}", style="yellow", markup=False)
 
+    def converging(self, report, final: bool) -> None:
+        """A progress bar of (zone, server) pairs converged while waiting for propagation."""
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        converged, total = report.pairs()
+        bar = getattr(self, "_bar", None)
+        if bar is None:
+            if final:
+                return  # converged on the first look: no bar needed
+            bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=self.console,
+                transient=True,
+            )
+            bar.start()
+            self._bar = bar
+            self._bar_task = bar.add_task("zone×server pairs serving the change", total=total)
+        bar.update(self._bar_task, completed=converged, total=total)
+        if final:
+            bar.stop()
+            self._bar = None
+
     def countdown(self, until: datetime, label: str) -> None:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -190,3 +214,62 @@ def print_status(doc: dict[str, Any]) -> None:
             f"{lock.get('started')}[/yellow]"
         )
     console.print(f"verification: {doc['verification']}")
+
+
+def print_validation(report) -> None:
+    """One screen: a line per zone, then only what is wrong (CI logs stay short)."""
+    from rich.table import Table
+
+    console = _console()
+    converged, total = report.pairs()
+    table = Table("zone", "checks", "failed", "warnings")
+    zones = sorted({f.zone for f in report.findings})
+    for zone in zones:
+        fs = [f for f in report.findings if f.zone == zone]
+        failed = sum(1 for f in fs if f.required and not f.ok)
+        warned = sum(1 for f in fs if not f.required and not f.ok)
+        table.add_row(zone, str(len(fs)), f"[red]{failed}[/red]" if failed else "0", str(warned))
+    console.print(table)
+    for f in report.failures[:40]:
+        console.print(f"  {f.line()}", style="red", markup=False)
+    if len(report.failures) > 40:
+        console.print(f"  ... and {len(report.failures) - 40} more (use --json)", markup=False)
+    for f in report.warnings[:20]:
+        console.print(f"  advisory {f.line()}", style="yellow", markup=False)
+    for f in report.policy:
+        style = "red" if f.severity == "error" else "yellow"
+        console.print(f"  policy {f.line()}", style=style, markup=False)
+    for note in report.notes:
+        console.print(f"note: {note}", style="yellow", markup=False)
+    verdict = "in sync" if report.ok else "NOT in sync"
+    console.print(
+        f"validate {report.env} ({report.stage}): {verdict}; {converged}/{total} zone×server "
+        f"pairs converged, {len(report.findings)} checks in {report.elapsed:.1f}s",
+        markup=False,
+    )
+
+
+def lint_doc(stage: str, findings: list[Any], strict: bool, failing: list[Any]) -> dict[str, Any]:
+    """The `lint --json` document; its shape is documented in docs/lint.md."""
+    return {
+        "schema": "mailcutover.lint/1",
+        "stage": stage,
+        "strict": strict,
+        "ok": not failing,
+        "summary": {
+            "errors": sum(1 for f in findings if f.severity == "error"),
+            "warnings": sum(1 for f in findings if f.severity == "warning"),
+        },
+        "findings": [f.to_dict() for f in findings],
+    }
+
+
+def print_findings(stage: str, findings: list[Any]) -> None:
+    console = _console()
+    for f in findings:
+        style = "red" if f.severity == "error" else "yellow"
+        console.print(f.line(), style=style, markup=False)
+    errors = sum(1 for f in findings if f.severity == "error")
+    console.print(
+        f"lint {stage}: {errors} error(s), {len(findings) - errors} warning(s)", markup=False
+    )

@@ -46,6 +46,7 @@ class Outcome:
     applied: list[str] = field(default_factory=list)
     message: str = ""
     findings: list[Any] = field(default_factory=list)
+    verified: str | None = None  # "authoritative" or "provider": who vouched it is served
 
     @property
     def changed(self) -> bool:
@@ -116,6 +117,7 @@ def run_stage(
     yes: bool = False,
     force: bool = False,
     wait: bool = False,
+    strict: bool = False,
 ) -> Outcome:
     if stage not in STAGES:
         raise UsageError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
@@ -123,7 +125,9 @@ def run_stage(
     provider = get_provider(env)
     try:
         with locked(env, state, stage):
-            return _run_stage(env, stage, ui, state, provider, yes=yes, force=force, wait=wait)
+            return _run_stage(
+                env, stage, ui, state, provider, yes=yes, force=force, wait=wait, strict=strict
+            )
     finally:
         provider.close()
 
@@ -138,6 +142,7 @@ def _run_stage(
     yes: bool,
     force: bool,
     wait: bool,
+    strict: bool = False,
 ) -> Outcome:
     units = journal.stack(state.read_journal())
     forced_reason = ""
@@ -163,7 +168,7 @@ def _run_stage(
 
     plans = build_plans(env, provider, stage)
     outcome = Outcome(stage=stage, plans=plans)
-    findings = lint(env, stage, plans)
+    findings = lint(env, stage, plans, provider)
     outcome.findings = findings
     todo = [p for p in plans if p]
     if not todo:
@@ -173,10 +178,13 @@ def _run_stage(
             _journal_applied(env, state, stage, None, [], plans, forced_reason, t_old=0)
         return outcome
     ui.show_plans(plans, findings)
-    blocking = [f for f in findings if getattr(f, "severity", "") == "error"]
+    from .verify.policy import blocking as blocking_findings
+
+    blocking = blocking_findings(findings, strict)
     if blocking:
         raise ChecksFailed(
-            f"{stage} refused: {len(blocking)} lint error(s), first: {blocking[0].line()}",
+            f"{stage} refused: {len(blocking)} lint finding(s) block it"
+            f"{' (--strict)' if strict else ''}, first: {blocking[0].line()}",
             "fix the profile inputs or the environment and run again; nothing was applied",
         )
     if not yes and not ui.confirm(f"Apply {stage} to {len(todo)} zone(s)?"):
@@ -185,7 +193,15 @@ def _run_stage(
     apply_plans(env, state, provider, stage, todo, outcome, ui)
     t_old = max((c.before.ttl for p in todo for c in p.changes if c.before), default=0)
     _journal_applied(
-        env, state, stage, outcome.snapshot, outcome.applied, plans, forced_reason, t_old
+        env,
+        state,
+        stage,
+        outcome.snapshot,
+        outcome.applied,
+        plans,
+        forced_reason,
+        t_old,
+        outcome.verified,
     )
     outcome.message = (
         f"{stage}: applied to {len(outcome.applied)} zone(s), snapshot {outcome.snapshot}"
@@ -193,11 +209,11 @@ def _run_stage(
     return outcome
 
 
-def lint(env: Environment, stage: str, plans: list[Plan]) -> list[Any]:
+def lint(env: Environment, stage: str, plans: list[Plan], provider: Provider) -> list[Any]:
     """The policy checks on what the stage would leave in each zone."""
     from .verify.policy import lint_plans
 
-    return lint_plans(env, stage, plans)
+    return lint_plans(env, stage, plans, provider)
 
 
 def take_snapshot(env: Environment, state: StateBackend, stage: str, plans: list[Plan]) -> str:
@@ -234,7 +250,7 @@ def apply_plans(
         outcome.applied.append(plan.zone)
         ui.info(f"{plan.zone}: applied {len(plan.changes)} change(s)")
     try:
-        wait_served(env, provider, plans, ui)
+        outcome.verified = wait_served(env, provider, plans, stage, ui)
     except (CutoverError, KeyboardInterrupt) as exc:
         # applied but not seen served: journal it so status, a re-run and rollback know
         _journal_failed(env, state, stage, outcome, None, exc)
@@ -258,7 +274,9 @@ def _journal_failed(env, state, stage, outcome, zone, exc) -> None:
     )
 
 
-def _journal_applied(env, state, stage, snapshot, zones, plans, forced_reason, t_old) -> None:
+def _journal_applied(
+    env, state, stage, snapshot, zones, plans, forced_reason, t_old, verified=None
+) -> None:
     old_ttls = {
         p.zone: {
             f"{c.key[0]} {c.key[1]}": c.before.ttl
@@ -281,6 +299,7 @@ def _journal_applied(env, state, stage, snapshot, zones, plans, forced_reason, t
             "plan_sha256": {p.zone: p.sha256() for p in plans},
             "forced": bool(forced_reason),
             "forced_reason": forced_reason or None,
+            "verified": verified,
         }
     )
 
@@ -349,6 +368,7 @@ def run_rollback(
                     "stage": docs[0].get("stage"),
                     "zones": outcome.applied,
                     "snapshot": outcome.snapshot,
+                    "verified": outcome.verified,
                 }
             )
             restored = ", ".join(d["id"] for d in docs if d["id"])
@@ -378,6 +398,6 @@ def preview(env: Environment, stage: str | None) -> tuple[str, list[Plan], list[
     provider = get_provider(env)
     try:
         plans = build_plans(env, provider, stage)
+        return stage, plans, lint(env, stage, plans, provider)
     finally:
         provider.close()
-    return stage, plans, lint(env, stage, plans)

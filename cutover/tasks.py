@@ -70,6 +70,32 @@ def plan(c, env=None, stage=None, json=False):
         report.ConsoleUI().show_plans(plans, findings)
 
 
+@task(
+    help={
+        **ENV_HELP,
+        "stage": "default: the next stage per the journal",
+        "json": "print one JSON document (schema: docs/lint.md)",
+        "strict": "warnings fail too",
+    }
+)
+@_guard
+def lint(c, env=None, stage=None, json=False, strict=False):
+    """Check SPF, DMARC, DKIM, MX and MTA-STS as a stage would leave them; changes nothing."""
+    from . import report, stages
+    from .verify.policy import blocking
+
+    stage, plans, findings = stages.preview(_env(env), stage)
+    failing = blocking(findings, strict)
+    if json:
+        report.print_json(report.lint_doc(stage, findings, strict, failing))
+    else:
+        report.print_findings(stage, findings)
+    if failing:
+        print(f"error: lint: {len(failing)} finding(s) block {stage}; first: "
+              f"{failing[0].line()}", file=sys.stderr)  # fmt: skip
+        raise Exit(code=1)
+
+
 def _stage_task(name: str, doc: str):
     @task(
         name=name,
@@ -79,14 +105,17 @@ def _stage_task(name: str, doc: str):
             "force": "override a closed gate",
             "wait": "wait for a time gate to open",
             "json": "print the outcome as JSON",
+            "strict": "lint warnings block the apply too",
         },
     )
     @_guard
-    def run(c, env=None, yes=False, force=False, wait=False, json=False):
+    def run(c, env=None, yes=False, force=False, wait=False, json=False, strict=False):
         from . import report, stages
 
         ui = report.ConsoleUI(as_json=json)
-        outcome = stages.run_stage(_env(env), name, ui, yes=yes, force=force, wait=wait)
+        outcome = stages.run_stage(
+            _env(env), name, ui, yes=yes, force=force, wait=wait, strict=strict
+        )
         if json:
             report.print_json(report.outcome_doc(outcome))
         else:
@@ -120,6 +149,35 @@ def rollback(c, env=None, snapshot=None, yes=False, json=False):
         report.print_json(report.outcome_doc(outcome))
     else:
         ui.info(outcome.message)
+
+
+@task(
+    help={
+        **ENV_HELP,
+        "stage": "compare with this stage (default: the one in place, else the next)",
+        "wait": "re-check until every server serves it or validation.timeout expires",
+        "json": "print one JSON document",
+        "junit": "write JUnit XML to this path",
+    }
+)
+@_guard
+def validate(c, env=None, stage=None, wait=False, json=False, junit=None):
+    """Check that every authoritative server (and the resolvers) serve what the repo says."""
+    from . import report, validation
+
+    ui = report.ConsoleUI(as_json=json)
+    result = validation.validate(_env(env), stage, wait=wait, progress=ui.converging)
+    if junit:
+        from .junit import write_junit
+
+        write_junit(result, junit)
+    if json:
+        report.print_json(result.to_dict())
+    else:
+        report.print_validation(result)
+    if result.exit_code:
+        print(f"error: {result.error_line()}", file=sys.stderr)
+        raise Exit(code=result.exit_code)
 
 
 @task(help={**ENV_HELP, "json": "print JSON"})
@@ -167,5 +225,16 @@ def unlock(c, env=None, yes=False):
 
 
 ns = Collection(
-    render, plan, prepare, cutover, finalize, rollback, snapshots, serve, status, unlock
+    render,
+    plan,
+    lint,
+    prepare,
+    cutover,
+    finalize,
+    rollback,
+    validate,
+    snapshots,
+    serve,
+    status,
+    unlock,
 )

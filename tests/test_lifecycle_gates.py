@@ -72,6 +72,14 @@ def _three_zone_project(project):
         if name == "b.test":
             text += "".join(f"host{i} 300 IN A 192.0.2.{i % 250 + 1}\n" for i in range(900))
         (project / "demo" / "zones" / f"{name}.zone").write_text(text)
+    standin = project / "demo" / "standins" / "onmicrosoft.com.zone"
+    keys = [line for line in standin.read_text().splitlines() if "-example-com." in line]
+    extra = [
+        k.replace("example-com", n.replace(".", "-"))
+        for n in ("a.test", "b.test", "c.test")
+        for k in keys
+    ]
+    standin.write_text(standin.read_text() + "\n".join(extra) + "\n")  # their DKIM keys, for lint
     env = yaml.safe_load((project / "environments" / "demo.yaml").read_text())
     base = env["domains"]["example.com"]
     env["domains"] = {

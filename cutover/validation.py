@@ -1,0 +1,85 @@
+"""`invoke validate`: does live DNS hold what the repository says for a stage?
+
+Kept apart from the stages on purpose: it changes nothing, takes no lock, and CI runs it against
+production at any time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from . import journal
+from .config import Environment
+from .errors import UsageError
+from .providers import get_provider
+from .records import RRset, fqdn
+from .render import STAGES
+from .state import get_state
+from .verify.dnsquery import NOT_AUTHORITATIVE, REFUSED, SERVFAIL, TIMEOUT, UNREACHABLE
+from .verify.propagation import Report, check, expected_for_stage
+
+ANSWERLESS = {TIMEOUT, UNREACHABLE, REFUSED, SERVFAIL, NOT_AUTHORITATIVE}
+
+
+def validation_stage(env: Environment, stage: str | None) -> str:
+    """The stage to compare against: the given one, else the last one in place, else prepare."""
+    if stage:
+        if stage not in STAGES:
+            raise UsageError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
+        return stage
+    units = journal.stack(get_state(env).read_journal())
+    return journal.current_stage(units) or journal.next_stage(units)
+
+
+def validate(
+    env: Environment,
+    stage: str | None,
+    *,
+    wait: bool = False,
+    progress: Callable[[Report, bool], None] | None = None,
+) -> Report:
+    stage = validation_stage(env, stage)
+    expected = expected_for_stage(env, stage)
+    provider = get_provider(env)
+    try:
+        report = check(env, provider, expected, stage, wait=wait, progress=progress)
+        lint_served(env, stage, report, provider)
+        return report
+    finally:
+        provider.close()
+
+
+def served_rrsets(report: Report) -> dict[str, dict[tuple[str, str], RRset]]:
+    """Per zone, what the first authoritative server that answered serves at the managed names."""
+    out: dict[str, dict[tuple[str, str], RRset]] = {}
+    first: dict[str, str] = {}
+    for f in report.findings:
+        if f.role != "authoritative" or f.status in ANSWERLESS:
+            continue
+        if first.setdefault(f.zone, f.server) != f.server:
+            continue
+        zone = out.setdefault(f.zone, {})
+        if f.got:
+            rrset = RRset.from_dict(f.got)
+            zone[rrset.key] = rrset
+    return out
+
+
+def lint_served(env: Environment, stage: str, report: Report, provider) -> None:
+    """The same policy checks lint runs before apply, on the records as served."""
+    from .render import render_domain
+    from .verify.lookup import Lookup, lint_addresses
+    from .verify.policy import lint_zone
+
+    served = served_rrsets(report)
+    if not served:
+        report.notes.append(
+            "no authoritative answer to lint: policy checks on served records skipped"
+        )
+        return
+    lookup = Lookup(lint_addresses(env, provider))
+    lookup.probe(next(iter(served)))
+    for domain in env.domains:
+        zone = fqdn(domain.name)
+        if zone in served:
+            report.policy += lint_zone(env, stage, render_domain(env, domain), served[zone], lookup)

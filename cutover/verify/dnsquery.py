@@ -1,0 +1,123 @@
+"""Asking one DNS server one question, asynchronously, and saying exactly what came back.
+
+Validation must tell a lame server (REFUSED), a server that is not authoritative (no AA bit), a
+SERVFAIL and a timeout apart from a wrong answer: each calls for a different fix. So a query
+never raises; it returns an `Answer` whose `problem` names what went wrong, if anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import dns.asyncquery
+import dns.asyncresolver
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+import dns.resolver
+
+from ..addresses import format_address, is_ip, parse_address
+from ..records import RRset
+
+#: problems, in the words findings use
+TIMEOUT, REFUSED, SERVFAIL, NOT_AUTHORITATIVE, UNREACHABLE = (
+    "TIMEOUT",
+    "REFUSED",
+    "SERVFAIL",
+    "NOT_AUTHORITATIVE",
+    "UNREACHABLE",
+)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one server said about one name+type."""
+
+    rrset: RRset | None = None
+    problem: str | None = None
+    detail: str = ""
+    negative_ttl: int | None = None  # NXDOMAIN/NODATA: how long a resolver may cache the absence
+
+    @property
+    def answered(self) -> bool:
+        return self.problem not in (TIMEOUT, UNREACHABLE)
+
+
+async def ask(
+    server: str,
+    name: str,
+    rtype: str,
+    *,
+    recursive: bool = False,
+    timeout: float = 2.0,
+    retries: int = 2,
+) -> Answer:
+    """Query `server` ("host:port", host an IP) directly; retry timeouts; TCP when truncated."""
+    host, port = parse_address(server)
+    query = dns.message.make_query(name, rtype)
+    if not recursive:
+        query.flags &= ~dns.flags.RD
+    last = Answer(problem=TIMEOUT, detail=f"no answer in {timeout:g}s ({retries + 1} tries)")
+    for _ in range(retries + 1):
+        try:
+            resp = await dns.asyncquery.udp(query, host, port=port, timeout=timeout)
+            if resp.flags & dns.flags.TC:
+                resp = await dns.asyncquery.tcp(query, host, port=port, timeout=timeout)
+        except dns.exception.Timeout:
+            continue
+        except OSError as exc:
+            last = Answer(problem=UNREACHABLE, detail=str(exc))
+            await asyncio.sleep(0.05)
+            continue
+        except dns.exception.DNSException as exc:
+            return Answer(problem=SERVFAIL, detail=f"bad response: {exc}")
+        return interpret(resp, name, rtype, recursive)
+    return last
+
+
+def interpret(resp: dns.message.Message, name: str, rtype: str, recursive: bool) -> Answer:
+    rcode = resp.rcode()
+    if rcode == dns.rcode.REFUSED:
+        return Answer(problem=REFUSED, detail="REFUSED (lame: the server does not serve the zone)")
+    if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+        return Answer(problem=SERVFAIL, detail=dns.rcode.to_text(rcode))
+    if not recursive and not resp.flags & dns.flags.AA:
+        return Answer(problem=NOT_AUTHORITATIVE, detail="answer without the AA bit")
+    qname = dns.name.from_text(name)
+    rdtype = dns.rdatatype.from_text(rtype)
+    for rrset in resp.answer:
+        if rrset.rdtype == rdtype and rrset.name == qname:
+            values = tuple(rd.to_text() for rd in rrset)
+            return Answer(rrset=RRset(name, rtype, rrset.ttl, values))
+    soa = [r for r in resp.authority if r.rdtype == dns.rdatatype.SOA]
+    negative = min(soa[0].ttl, soa[0][0].minimum) if soa else None
+    return Answer(negative_ttl=negative)
+
+
+async def addresses_of(server: str) -> list[str]:
+    """ "host:port" entries with an IP host as they are; a host name becomes every A and AAAA."""
+    host, port = parse_address(server)
+    if is_ip(host):
+        return [format_address(host, port)]
+    resolver = dns.asyncresolver.Resolver()
+    out: list[str] = []
+    for rtype in ("A", "AAAA"):
+        try:
+            answer = await resolver.resolve(host, rtype, lifetime=5.0)
+        except dns.exception.DNSException:
+            continue
+        out.extend(format_address(rd.to_text(), port) for rd in answer)
+    return out
+
+
+async def zone_nameservers(zone: str) -> list[str]:
+    """The zone's NS names, through the system resolver (when the provider cannot say)."""
+    try:
+        answer = await dns.asyncresolver.Resolver().resolve(zone, "NS", lifetime=5.0)
+    except dns.exception.DNSException:
+        return []
+    return sorted(rd.target.to_text() for rd in answer)
