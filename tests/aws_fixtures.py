@@ -34,6 +34,10 @@ def aws(moto_server, monkeypatch):
 
 @pytest.fixture
 def standins(project):
-    """The demo's stand-in zones served on loopback: the lint resolver for Route53 envs."""
-    with DNSServer([project / "demo" / "standins"]) as srv:
+    """The lint resolver for Route53 envs (moto serves no DNS): the demo's stand-ins plus a copy
+    of every zone seeded with demo_zone_text (project/lintzones)."""
+    import shutil
+
+    shutil.copytree(project / "demo" / "standins", project / "lintzones")
+    with DNSServer([project / "lintzones"]) as srv:
         yield srv.address

@@ -114,6 +114,21 @@ def demo_zone_text(project: Path, zone: str, ttl: int = 2) -> str:
     text = text.replace("example.com", zone).replace(" 10 IN ", f" {ttl} IN ")
     text += f'long 300 IN TXT "{"x" * 255}" "tail\\"quoted\\" \\195\\169t\\195\\169"\n'
     text += "mail 300 IN A 192.0.2.25\n"
+    lint = project / "lintzones"
+    if lint.is_dir():  # what the lint resolver (aws_fixtures.standins) serves for the zone
+        (lint / f"{zone}.zone").write_text(text)
+        ms = lint / "onmicrosoft.com.zone"  # the DKIM keys Microsoft would publish for it
+        dashed = zone.replace(".", "-")
+        key = next(ln for ln in ms.read_text().splitlines() if "selector1-example-com" in ln)
+        for sel in ("selector1", "selector2"):
+            line = key.replace("selector1-example-com", f"{sel}-{dashed}")
+            if line not in ms.read_text():
+                ms.write_text(ms.read_text() + line + "\n")
+        ol = lint / "outlook.com.zone"  # and the MX host it would hand out
+        mx = next(ln for ln in ol.read_text().splitlines() if ln.startswith("example-com."))
+        line = mx.replace("example-com", dashed, 1)
+        if line not in ol.read_text():
+            ol.write_text(ol.read_text() + line + "\n")
     return text
 
 
