@@ -191,7 +191,9 @@ def _run_stage(
         raise UsageError(f"{stage} not confirmed; nothing was applied")
     outcome.snapshot = take_snapshot(env, state, stage, todo, provider)
     apply_plans(env, state, provider, stage, todo, outcome, ui)
-    t_old = max((c.before.ttl for p in todo for c in p.changes if c.before), default=0)
+    t_old = max(
+        (provider.served_ttl(c.before.ttl) for p in todo for c in p.changes if c.before), default=0
+    )
     _journal_applied(
         env,
         state,

@@ -8,6 +8,7 @@ requests it received (how many batches, no single-record writes).
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -277,3 +278,21 @@ def test_a_wrong_zone_id_is_a_config_error_naming_the_zone(project, emulator, cf
     r = cli(project, cf_env, "plan", "--env", "cf")
     assert r.returncode == 2, r.stderr
     assert "example.com" in r.stderr and "zone_id" in r.stderr
+
+
+def test_automatic_ttl_counts_as_the_300_s_cloudflare_serves_for_the_gate(
+    project, emulator, cf_env
+):
+    """A record stored with TTL 1 ("automatic") is cached by resolvers for 300 s: the cutover
+    gate must wait that long after prepare, not one second."""
+    for z in ZONES:
+        for rec in emulator.zone(z).records.values():
+            rec["ttl"] = 1
+    write_env(project, environment())
+    r = cli(project, cf_env, "prepare", "--env", "cf", "--yes")
+    assert r.returncode == 0, r.stderr
+    entry = [e for e in journal(project, "cf") if e["event"] == "applied"][-1]
+    assert entry["t_old"] == 300
+    r = cli(project, cf_env, "cutover", "--env", "cf", "--yes")
+    assert r.returncode == 1 and "gate opens at" in r.stderr
+    assert re.search(r"in [45]m\d\ds", r.stderr), r.stderr  # about 300 s, not 1 s

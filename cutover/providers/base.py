@@ -46,6 +46,11 @@ class Provider(ABC):
     def apply(self, zone: str, plan: Plan) -> ChangeRef:
         """Apply the plan as one change; raise DriftError (nothing applied) if a `before` moved."""
 
+    def served_ttl(self, ttl: int) -> int:
+        """The TTL resolvers actually get for a stored TTL (Cloudflare serves "automatic", 1,
+        as 300 s); the cutover gate must wait for this, not for the stored number."""
+        return ttl
+
     def wait(self, ref: ChangeRef) -> None:
         """Block until the provider reports the change served; most hosts cannot tell."""
         return None

@@ -41,6 +41,7 @@ from .base import ChangeRef, Provider, check_drift
 
 MIN_TTL = 60
 AUTO_TTL = 1
+AUTO_TTL_SERVED = 300  # what Cloudflare's nameservers answer for an automatic TTL
 PAGE_SIZE = 100
 MAX_PAGES = 10_000
 RATE_LIMIT_ATTEMPTS = 6
@@ -181,6 +182,9 @@ class CloudflareProvider(Provider):
         self._slots = threading.BoundedSemaphore(self._concurrency)
         self._zone_ids: dict[str, str] = {}
         self.batches = 0  # batch requests sent, for reports and tests
+
+    def served_ttl(self, ttl: int) -> int:
+        return AUTO_TTL_SERVED if ttl == AUTO_TTL else ttl
 
     def _check_options(self) -> None:
         where = f"{self.env.path}: provider"
