@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 from pathlib import Path
 
@@ -180,3 +181,16 @@ def test_mx_at_an_ip_and_at_a_cname(lookup):
     assert codes("1 smtp.google.com.") == []
     assert codes("0 .", "10 smtp.google.com.") == ["MX_NULL_MIXED"]
     assert codes("10 nothere.chain.example.") == ["MX_UNRESOLVABLE"]
+
+
+def test_every_finding_code_is_documented():
+    from cutover.verify.findings import CODES
+
+    doc = (REPO / "docs" / "lint.md").read_text()
+    assert [c for c in CODES if f"`{c}`" not in doc] == []
+    produced = set()
+    for path in (REPO / "cutover" / "verify").glob("*.py"):
+        produced |= set(
+            re.findall(r'"((?:SPF|DMARC|DKIM|MX|MTA_STS|TLSRPT)_[A-Z_]+)"', path.read_text())
+        )
+    assert produced - set(CODES) == set()  # no code is emitted without being listed
