@@ -23,9 +23,9 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
+from ..aws import aws_errors
 from ..errors import ChecksFailed, ConfigError, CutoverError, DriftError, ProviderError
 from ..records import RRset, fqdn
 from .base import ChangeRef, Provider, check_drift
@@ -125,27 +125,9 @@ class Route53Provider(Provider):
             )
         return self._client
 
-    @contextmanager
-    def _api(self, what: str) -> Iterator[None]:
+    def _api(self, what: str):
         """Map SDK failures onto exit code 3 with one line (never echoing credentials)."""
-        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-
-        try:
-            yield
-        except CutoverError:
-            raise
-        except NoCredentialsError as exc:
-            raise ProviderError(
-                f"Route53 {what}: no AWS credentials found",
-                "set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (the AWS chain)",
-            ) from exc
-        except ClientError as exc:
-            err = exc.response.get("Error", {})
-            raise ProviderError(
-                f"Route53 {what}: {err.get('Code', '?')}: {err.get('Message', '')}".rstrip(": ")
-            ) from exc
-        except BotoCoreError as exc:
-            raise ProviderError(f"Route53 {what}: {type(exc).__name__}: {exc}") from exc
+        return aws_errors(f"Route53 {what}")
 
     def _call(self, what: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
         """One API call with our own bounded retry on throttling, on top of botocore's."""

@@ -19,11 +19,10 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from ..errors import ChecksFailed, ConfigError, CutoverError, LockHeld, ProviderError
+from ..aws import aws_errors
+from ..errors import ChecksFailed, ConfigError, LockHeld, ProviderError
 from .base import StateBackend, verify_seal
 
 PRECONDITION = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
@@ -67,30 +66,15 @@ class S3State(StateBackend):
     def where(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
 
-    @contextmanager
-    def _api(self, what: str) -> Iterator[None]:
-        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+    def _api(self, what: str):
+        return aws_errors(f"S3 state {what}", self._missing_bucket)
 
-        try:
-            yield
-        except CutoverError:
-            raise
-        except NoCredentialsError as exc:
-            raise ProviderError(
-                f"S3 state {what}: no AWS credentials found",
-                "set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (the AWS chain)",
+    def _missing_bucket(self, code: str, exc: Exception) -> None:
+        if code == "NoSuchBucket":
+            raise ConfigError(
+                f"{self.env.path}: state.bucket: bucket {self.bucket!r} does not exist",
+                "create it or fix state.bucket",
             ) from exc
-        except ClientError as exc:
-            code = _code(exc)
-            if code == "NoSuchBucket":
-                raise ConfigError(
-                    f"{self.env.path}: state.bucket: bucket {self.bucket!r} does not exist",
-                    "create it or fix state.bucket",
-                ) from exc
-            msg = exc.response.get("Error", {}).get("Message", "")
-            raise ProviderError(f"S3 state {what}: {code}: {msg}".rstrip(": ")) from exc
-        except BotoCoreError as exc:
-            raise ProviderError(f"S3 state {what}: {type(exc).__name__}: {exc}") from exc
 
     def _get(self, key: str) -> tuple[bytes, str] | None:
         """(body, ETag) of an object, or None when it does not exist."""
