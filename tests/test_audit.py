@@ -205,3 +205,26 @@ def test_html_renders_in_chromium_and_its_summary_matches_the_json(knot, project
         assert name in dumped.stdout
     assert abs(parse_time(dom.summary["earliest_cutover"]).timestamp()
                - datetime.now(UTC).timestamp() - 3600) < 120  # fmt: skip
+
+
+def test_no_authoritative_answer_is_a_high_risk_and_exit_3(knot, project):
+    import yaml
+
+    from tests.servers import free_port
+
+    path = project / "environments" / f"{ENV}.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["validation"]["nameservers"] = [f"127.0.0.1:{free_port()}"]  # nothing listens there
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    r = audit(project, knot, "--format", "json")
+    assert r.returncode == 3
+    assert (
+        r.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: audit: no authoritative server answered for 2 domain(s)")
+    )
+    doc = json.loads(r.stdout)
+    assert doc["summary"]["unanswered"] == 2
+    for d in doc["domains"]:
+        assert d["server"] is None and d["records"] == []
+        assert [x["code"] for x in d["risks"]] == ["NO_ANSWER"]

@@ -24,6 +24,8 @@ from .spfbudget import SpfView, spf_view
 
 FORMATS = ("text", "md", "json", "html")
 SCHEMA = "mailcutover-audit/1"
+KIND_ORDER = ("soa", "ns", "mx", "spf", "txt", "cname", "dmarc", "dkim", "mta-sts", "tls-rpt",
+              "bimi", "autodiscover", "dnssec", "other")  # fmt: skip
 
 
 def stamp(t: datetime) -> str:
@@ -97,7 +99,10 @@ def record_doc(rr: RRset, zone: str) -> dict[str, Any]:
 def domain_doc(env, dr, inv: Inventory, spf: SpfView, risks: list[Risk], now: datetime):
     told, lowers = t_old(env, dr, inv)
     roles = profile_selectors(dr)
-    records = [record_doc(rr, inv.zone) for _k, rr in sorted(inv.records.items())]
+    records = sorted(
+        (record_doc(rr, inv.zone) for rr in inv.records.values()),
+        key=lambda r: (KIND_ORDER.index(r["kind"]) if r["kind"] in KIND_ORDER else 99, r["name"]),
+    )
     selectors = sorted(
         {
             selector_of(r["name"]): {
