@@ -13,7 +13,7 @@ import pytest
 
 from cutover.journal import parse_time
 from tests.audit_fixtures import ENV, EXPECTED_RECORDS, server_zones, write_audit_env
-from tests.conftest import run_cli
+from tests.conftest import REPO, run_cli
 from tests.rfc2136_helpers import SECRET_ENV
 from tests.standins import standins_address
 
@@ -228,3 +228,15 @@ def test_no_authoritative_answer_is_a_high_risk_and_exit_3(knot, project):
     for d in doc["domains"]:
         assert d["server"] is None and d["records"] == []
         assert [x["code"] for x in d["risks"]] == ["NO_ANSWER"]
+
+
+def test_selectors_probed_are_the_documented_list_and_the_profiles(knot, project):
+    from cutover.audit.selectors import WELL_KNOWN
+
+    doc = json.loads(audit(project, knot, "--format", "json").stdout)
+    probed = set(doc["selectors_probed"])
+    assert set(WELL_KNOWN) <= probed
+    assert {"google", "selector1", "selector2"} <= probed  # both profiles' selectors
+    readme = (REPO / "README.md").read_text()
+    for sel in ("google", "selector1", "s1", "k1", "mandrill", "protonmail", "amazonses"):
+        assert sel in readme

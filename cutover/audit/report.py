@@ -212,10 +212,7 @@ def audit(env, *, now: datetime | None = None, mta_sts_dir: str | None = None) -
             "risks_total": len(all_risks),
             "unanswered": sum(1 for d in domains if d["server"] is None),
         },
-        "selectors_probed": sorted(
-            set(WELL_KNOWN)
-            | {s for d in domains for s in (x["selector"] for x in d["dkim_selectors"])}
-        ),  # fmt: skip
+        "selectors_probed": sorted({s for inv in inventories for s in inv.selectors}),
         "domains": domains,
     }
 
