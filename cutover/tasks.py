@@ -240,6 +240,38 @@ def profiles(c, env=None, json=False):
         print(catalog.catalog_text(doc), end="")
 
 
+@task(
+    help={
+        **ENV_HELP,
+        "format": "text | md | json | html (default text)",
+        "output": "write the report to this file instead of stdout",
+        "mta_sts_dir": "saved MTA-STS policies, <dir>/<domain>.txt (never fetched)",
+    }
+)
+@_guard
+def audit(c, env=None, format="text", output=None, mta_sts_dir=None):
+    """Inventory each domain's mail DNS (authoritative servers) and the risks of cutting it over."""
+    from .audit import report
+
+    report.check_format(format)
+    report.check_policy_dir(mta_sts_dir)
+    doc = report.audit(_env(env), mta_sts_dir=mta_sts_dir)
+    text = report.render(doc, format)
+    if output:
+        from pathlib import Path
+
+        Path(output).write_text(text)
+        print(f"audit: {doc['summary']['domains']} domain(s), {doc['summary']['risks_total']} "
+              f"risk(s); written to {output}", file=sys.stderr)  # fmt: skip
+    else:
+        sys.stdout.write(text)
+    if doc["summary"]["unanswered"]:
+        print(f"error: audit: no authoritative server answered for "
+              f"{doc['summary']['unanswered']} domain(s); check validation.nameservers",
+              file=sys.stderr)  # fmt: skip
+        raise Exit(code=3)
+
+
 ns = Collection(
     render,
     plan,
@@ -254,4 +286,5 @@ ns = Collection(
     status,
     unlock,
     profiles,
+    audit,
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Any
 
 from .config import Environment
@@ -107,7 +108,7 @@ def status_doc(env: Environment) -> dict[str, Any]:
         else "authoritative servers",
     }
     if opens is not None and current == "prepare":
-        left = max(0, int((opens - utcnow()).total_seconds()))
+        left = max(0, math.ceil((opens - utcnow()).total_seconds()))  # never says open early
         doc["cutover_gate"] = {"opens_at": iso(opens), "seconds_left": left, "open": left == 0}
     snaps = [s for s in state.list_snapshots() if s.get("valid")]
     if snaps:
