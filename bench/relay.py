@@ -3,7 +3,8 @@
 It listens on UDP and TCP and forwards to one upstream server, holding every packet for half the
 added RTT on the way in and half on the way out. UDP goes through one upstream socket with the
 DNS message ID rewritten (so thousands of client source ports cost no extra sockets) and put back
-on the reply; TCP gets one upstream connection per client connection. Delays are `call_later`
+on the reply; TCP gets one upstream connection per client connection, and its first message
+waits one extra RTT for the handshake a real path would cost. Delays are `call_later`
 timers, never a sleep per query, so the relay itself is not what limits concurrency.
 
     python bench/relay.py --listen 127.0.0.1:5301 --upstream 127.0.0.1:5300 --rtt-ms 30
@@ -123,14 +124,15 @@ async def serve(listen: str, upstream: str, rtt: float) -> Counters:
         counters.tcp += 1
 
     async def on_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # the client's kernel finished the handshake with ours at once; on a real path the
+        # SYN/SYN-ACK costs one RTT before the first query can leave, so hold it that long
+        await asyncio.sleep(rtt)
         try:
             ureader, uwriter = await asyncio.open_connection(*up)
         except OSError:
             writer.close()
             return
-        await asyncio.gather(
-            _pipe(reader, uwriter, half, bump_tcp), _pipe(ureader, writer, half)
-        )
+        await asyncio.gather(_pipe(reader, uwriter, half, bump_tcp), _pipe(ureader, writer, half))
 
     server_tcp = await asyncio.start_server(on_tcp, lhost, lport)
     print(f"READY {listen}", flush=True)

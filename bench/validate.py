@@ -256,7 +256,11 @@ def run_validate_cli(root: Path, env_name: str, n: int, rtt: float) -> Row:
     ok = r.returncode == 0 and doc.get("ok") is True
     checks = doc.get("summary", {}).get("checks", 0)
     inner = doc.get("summary", {}).get("elapsed_s")
-    note = f"exit {r.returncode}; checks {inner} s of it" if ok else f"exit {r.returncode}: {r.stderr[-300:]}"
+    note = (
+        f"exit {r.returncode}; checks {inner} s of it"
+        if ok
+        else f"exit {r.returncode}: {r.stderr[-300:]}"
+    )
     return Row(n, rtt, "validate (CLI, exit code)", checks, seconds, ok, note)
 
 
@@ -283,6 +287,7 @@ def run_sequential(root: Path, env_name: str, n: int, rtt: float) -> Row:
 
 def run_checkdmarc(root: Path, env_name: str, n: int, rtt: float) -> Row:
     import checkdmarc
+    import checkdmarc.dnssec
     import checkdmarc.utils
 
     env = load_environment(env_name, root)
@@ -290,7 +295,14 @@ def run_checkdmarc(root: Path, env_name: str, n: int, rtt: float) -> Row:
     for s in env.validation.nameservers:
         host, port = s.rsplit(":", 1)
         nameservers.append(dns.nameserver.Do53Nameserver(host, int(port)))
-    checkdmarc.utils.DNS_CACHE.clear()  # no head start from an earlier run
+    for cache in (  # no head start from an earlier run
+        checkdmarc.utils.DNS_CACHE,
+        checkdmarc.utils._NAMESERVER_FAILURES,
+        checkdmarc.dnssec.DNSSEC_CACHE,
+        checkdmarc.dnssec.DNSKEY_CACHE,
+        checkdmarc.dnssec.TLSA_CACHE,
+    ):
+        cache.clear()
     counted = _count_queries()
     blocked_before = len(GUARD.blocked)
     t = time.perf_counter()
