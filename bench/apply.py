@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,6 +36,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from cutover.dnsserver import DNSServer  # noqa: E402
 from tests.aws_helpers import Aws, demo_zone_text, write_route53_env  # noqa: E402
 from tests.conftest import copy_project, run_cli  # noqa: E402
 from tests.moto_server import MotoServer  # noqa: E402
@@ -93,12 +95,19 @@ def row(tool: str, n: int, step: str, wall: float, ops: Counter) -> dict:
 
 def run_ours(server: MotoServer, aws: Aws, project: Path, zones: list[str], unmanaged: int):
     """Our four steps; returns the rows and the zone contents after each step (for octoDNS)."""
+    # lint needs a resolver for the outside names (moto serves no DNS): the demo's stand-ins plus
+    # each seeded zone's DKIM targets and MX host, written by demo_zone_text into lintzones/
+    shutil.copytree(project / "demo" / "standins", project / "lintzones", dirs_exist_ok=True)
     zids = seed(aws, project, zones, unmanaged)
-    name = write_route53_env(project, zones, "127.0.0.1:9", state={"backend": "local"})
-    env_path = project / "environments" / f"{name}.yaml"
-    data = yaml.safe_load(env_path.read_text())
-    data["lint"] = {"resolvers": []}
-    env_path.write_text(yaml.safe_dump(data, sort_keys=False))
+    lint_server = DNSServer([project / "lintzones"]).start()
+    try:
+        return _run_ours(server, aws, project, zones, zids, lint_server.address)
+    finally:
+        lint_server.stop()
+
+
+def _run_ours(server, aws, project: Path, zones: list[str], zids: dict, lint_resolver: str):
+    name = write_route53_env(project, zones, lint_resolver, state={"backend": "local"})
     states = {"original": {z: aws.dump(zid) for z, zid in zids.items()}}
     rows = []
     steps = [
