@@ -246,27 +246,32 @@ def apply_plans(
     outcome: Outcome,
     ui: UI,
 ) -> None:
-    """Apply zone by zone; on failure, journal what was applied so a re-run or rollback can finish."""
+    """Apply zone by zone, then wait for the provider to report every change served.
+
+    All zones are sent before any wait, so Route53's minute-long INSYNC waits overlap instead of
+    adding up. On failure, journal what was applied so a re-run or rollback can finish.
+    """
     from .verify.propagation import wait_served
 
-    for plan in plans:
+    def guarded(zone: str | None, call):
         try:
-            ref = provider.apply(plan.zone, plan)
-            provider.wait(ref)
+            return call()
         except (CutoverError, KeyboardInterrupt) as exc:
-            _journal_failed(env, state, stage, outcome, plan.zone, exc)
+            _journal_failed(env, state, stage, outcome, zone, exc)
             raise
         except Exception as exc:  # a provider SDK error we did not map: still journal it
-            _journal_failed(env, state, stage, outcome, plan.zone, exc)
-            raise ProviderError(f"{plan.zone}: {type(exc).__name__}: {exc}") from exc
+            _journal_failed(env, state, stage, outcome, zone, exc)
+            raise ProviderError(f"{zone or stage}: {type(exc).__name__}: {exc}") from exc
+
+    refs = []
+    for plan in plans:
+        refs.append(guarded(plan.zone, lambda plan=plan: provider.apply(plan.zone, plan)))
         outcome.applied.append(plan.zone)
         ui.info(f"{plan.zone}: applied {len(plan.changes)} change(s)")
-    try:
-        outcome.verified = wait_served(env, provider, plans, stage, ui)
-    except (CutoverError, KeyboardInterrupt) as exc:
-        # applied but not seen served: journal it so status, a re-run and rollback know
-        _journal_failed(env, state, stage, outcome, None, exc)
-        raise
+    for plan, ref in zip(plans, refs, strict=True):
+        guarded(plan.zone, lambda ref=ref: provider.wait(ref))
+    # applied but not seen served: journaled too, so status, a re-run and rollback know
+    outcome.verified = guarded(None, lambda: wait_served(env, provider, plans, stage, ui))
 
 
 def _journal_failed(env, state, stage, outcome, zone, exc) -> None:
