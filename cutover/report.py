@@ -155,10 +155,13 @@ def print_render(doc: dict[str, Any]) -> None:
         for domain, rows in domains.items():
             console.print(f"  {domain}", style="bold", markup=False)
             for row in rows:
-                values = "(keep served values)" if row["values"] is None else ""
+                if row["values"] == []:
+                    console.print(f"    {row['name']} {row['type']} (removed)", markup=False)
+                    continue
+                values = " (keep served values)" if row["values"] is None else ""
                 shared = " (shared: other values kept)" if row["shared"] else ""
                 console.print(
-                    f"    {row['name']} {row['type']} {row['ttl']}{shared} {values}", markup=False
+                    f"    {row['name']} {row['type']} {row['ttl']}{shared}{values}", markup=False
                 )
                 for v in row["values"] or []:
                     console.print(f"      {_short(v)}", style="cyan", markup=False)

@@ -68,3 +68,12 @@ def test_finalize_then_rollback_of_all_three_stages(project, cli):
         r = cli("rollback", "--env", "demo", "--yes")
         assert r.returncode == 0, r.stderr
     assert {z: zone_state(project, z) for z in ZONES} == original
+
+
+def test_render_text_says_what_is_kept_and_what_is_removed(cli):
+    r = cli("render", "--env", "demo", "--stage", "prepare")
+    assert r.returncode == 0, r.stderr
+    assert "@ MX 5 (keep served values)" in r.stdout  # prepare only lowers the MX TTL
+    r = cli("render", "--env", "demo", "--stage", "finalize")
+    assert "google._domainkey TXT (removed)" in r.stdout
+    assert "v=spf1 include:spf.protection.outlook.com ~all" in r.stdout
