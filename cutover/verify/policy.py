@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..records import RRset, fqdn, relative
+from ..records import RRset, fqdn, relative, txt_join
 from . import dkim
 from .dmarc import check_dmarc, check_tls_policies
 from .findings import CODES, Finding
@@ -104,6 +104,4 @@ def _dkim(dr, rrsets, lookup: Lookup, zone: str, stage: str) -> list[Finding]:
 
 
 def _joined(value: str) -> str:
-    from ..records import txt_join
-
     return txt_join(value) if value.startswith('"') else value
