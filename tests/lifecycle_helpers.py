@@ -13,7 +13,11 @@ import yaml
 def zone_state(project: Path, zone: str) -> dict[tuple[str, str], tuple[int, list[str]]]:
     """Every RRset of a zone file but the SOA: (name, type) -> (ttl, sorted presentation values)."""
     path = project / "demo" / "zones" / f"{zone}.zone"
-    z = dns.zone.from_file(str(path), origin=zone + ".", relativize=False)
+    return rrsets_of(dns.zone.from_file(str(path), origin=zone + ".", relativize=False))
+
+
+def rrsets_of(z: dns.zone.Zone) -> dict[tuple[str, str], tuple[int, list[str]]]:
+    """(name, type) -> (ttl, sorted presentation values) for every RRset of a zone but the SOA."""
     out = {}
     for name, rds in z.iterate_rdatasets():
         if rds.rdtype == dns.rdatatype.SOA:

@@ -16,6 +16,8 @@ import dns.update
 import dns.zone
 import yaml
 
+from tests.lifecycle_helpers import rrsets_of
+
 SECRET_ENV = "CUTOVER_TSIG_SECRET"
 ENV = "rfc"
 ZONES = ("example.com", "example.org")
@@ -63,16 +65,7 @@ def axfr_state(server, zone: str) -> dict[tuple[str, str], tuple[int, list[str]]
         relativize=False,
         timeout=5,
     )
-    z = dns.zone.from_xfr(xfr, relativize=False)
-    out = {}
-    for name, rds in z.iterate_rdatasets():
-        if rds.rdtype == dns.rdatatype.SOA:
-            continue
-        out[(name.to_text(), dns.rdatatype.to_text(rds.rdtype))] = (
-            rds.ttl,
-            sorted(rd.to_text() for rd in rds),
-        )
-    return out
+    return rrsets_of(dns.zone.from_xfr(xfr, relativize=False))
 
 
 def query(server, name: str, rtype: str) -> tuple[int, list[str]] | None:

@@ -3,16 +3,10 @@ drift refused atomically by the server, TSIG and server failures as one line wit
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import pty
-import select
 import shutil
 import socket
 import subprocess
-import sys
-import time
 
 import pytest
 
@@ -21,7 +15,7 @@ from cutover.errors import ConfigError, DriftError
 from cutover.providers import get_provider
 from cutover.stages import build_plans
 from tests import servers
-from tests.conftest import REPO, run_cli
+from tests.conftest import run_cli
 from tests.lifecycle_helpers import fast_demo
 from tests.rfc2136_helpers import (
     ENV,
@@ -36,6 +30,7 @@ from tests.rfc2136_helpers import (
     server_zones,
     write_env,
 )
+from tests.terminal import run_on_terminal
 
 KINDS = ("knot", "bind")
 
@@ -403,48 +398,6 @@ def test_refused_zone_transfer_stops_before_any_change(knot_factory, project):
     assert serials(srv) == before
 
 
-def _run_on_terminal(project, env: dict, on_prompt, *args: str) -> tuple[int, str]:
-    """The CLI on a pty: when it asks to confirm, call `on_prompt()` (the drift), then say y."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from cutover.cli import main; main()", *args],
-        cwd=project,
-        env={**os.environ, "PYTHONPATH": str(REPO), "TERM": "dumb", **env},
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        close_fds=True,
-    )
-    os.close(slave)
-    out = b""
-    deadline = time.monotonic() + 60
-    answered = False
-    try:
-        while proc.poll() is None and time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if not ready:
-                continue
-            try:
-                out += os.read(master, 4096)
-            except OSError:
-                break
-            if not answered and b"[y/n]" in out:
-                on_prompt()
-                os.write(master, b"y\n")
-                answered = True
-        proc.wait(10)
-        with contextlib.suppress(OSError):
-            while chunk := os.read(master, 4096):
-                out += chunk
-    finally:
-        os.close(master)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert answered, out.decode(errors="replace")
-    return proc.returncode, out.decode(errors="replace")
-
-
 def test_drift_between_plan_and_confirm_is_exit_1_nothing_applied(server, project):
     """Through the real program: the plan is shown, another admin changes the MX (knotc on
     Knot, a signed UPDATE on BIND) while the prompt waits, the user says yes: refused."""
@@ -454,7 +407,9 @@ def test_drift_between_plan_and_confirm_is_exit_1_nothing_applied(server, projec
         out_of_band_replace(server, "example.com", "@", 2, "MX", "5 other.example.net.")
         drifted.update({z: axfr_state(server, z) for z in ZONES}, serials=serials(server))
 
-    code, out = _run_on_terminal(project, secret_env(server), drift, "prepare", "--env", ENV)
+    code, out = run_on_terminal(
+        project, "prepare", "--env", ENV, env=secret_env(server), on_prompt=drift
+    )
     assert code == 1, out
     assert "example.com. MX changed since the plan was made; nothing was applied" in out
     assert {z: axfr_state(server, z) for z in ZONES} == {z: drifted[z] for z in ZONES}
