@@ -40,6 +40,8 @@ def write_env(project: Path, srv, name: str = ENV, **provider) -> Path:
         "server": srv.address,
         "tsig": {"name": srv.key_name, "algorithm": "hmac-sha256", "secret_env": SECRET_ENV},
         "timeout": 5,
+        # the demo zones' NS (ns1 A 127.0.0.1, port 53) is not this test server: verify at it
+        "nameservers": [srv.address],
     }
     opts.update(provider)
     data["provider"] = {k: v for k, v in opts.items() if v is not None}

@@ -332,18 +332,20 @@ def test_secret_not_base64_is_config_error(project, monkeypatch):
     assert Nowhere.key_secret not in err.value.line()
 
 
-def test_nameservers_default_to_the_server_or_the_configured_list(project, monkeypatch):
-    class Srv:
-        address = "127.0.0.1:5399"
-        key_name = "test-key"
-        key_secret = servers._secret()
-
-    monkeypatch.setenv(SECRET_ENV, Srv.key_secret)
-    write_env(project, Srv)
-    assert get_provider(load_environment(ENV, project)).nameservers("example.com") == [
-        "127.0.0.1:5399"
-    ]
-    write_env(project, Srv, nameservers=["127.0.0.2:53", "[::1]:5300"])
+def test_nameservers_default_to_the_primary_and_the_zones_ns(server, project, monkeypatch):
+    """Unset: the primary plus every NS of the zone (secondaries lag; they are asked too), NS
+    addresses from the primary's in-zone glue; a configured list replaces it."""
+    monkeypatch.setenv(SECRET_ENV, server.key_secret)
+    write_env(project, server, nameservers=None)
+    provider = get_provider(load_environment(ENV, project))
+    assert provider.nameservers("example.com") == [server.address, "127.0.0.1:53"]
+    out_of_band_replace(
+        server, "example.com", "@", 3600, "NS", "ns1.example.com.", "ns.elsewhere.test."
+    )
+    assert provider.nameservers("example.com") == [
+        server.address, "ns.elsewhere.test:53", "127.0.0.1:53",
+    ]  # fmt: skip (NS names in sorted order)
+    write_env(project, server, nameservers=["127.0.0.2:53", "[::1]:5300"])
     assert get_provider(load_environment(ENV, project)).nameservers("example.com") == [
         "127.0.0.2:53",
         "[::1]:5300",

@@ -401,9 +401,24 @@ class RFC2136Provider(Provider):
                 )
 
     def nameservers(self, zone: str) -> list[str]:
+        """The configured list; else the primary plus every server in the zone's NS RRset.
+
+        Secondaries are where a change lags, so they are asked too: an in-zone NS name gets the
+        addresses the primary holds for it, an outside one stays a name for the validator to
+        resolve. The primary is kept even when hidden (not in NS): it is authoritative.
+        """
         if self.settings.nameservers:
             return list(self.settings.nameservers)
-        return [format_address(self._ip(zone), self.settings.port)]
+        zone = fqdn(zone)
+        out = [format_address(self._ip(zone), self.settings.port)]
+        ns_rrsets = self._rrsets_from(zone, self._query_many(zone, [(zone, "NS")]))
+        names = sorted({v for r in ns_rrsets for v in r.values})
+        glue_q = [(n, t) for n in names if n.endswith("." + zone) for t in ("A", "AAAA")]
+        glue = self._rrsets_from(zone, self._query_many(zone, glue_q)) if glue_q else []
+        for name in names:
+            addresses = [v for r in glue if r.name == name for v in r.values]
+            out += [format_address(a, 53) for a in addresses] or [f"{name.rstrip('.')}:53"]
+        return list(dict.fromkeys(out))
 
     # ------------------------------------------------------------------ snapshot: zone
 
