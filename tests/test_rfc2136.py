@@ -343,7 +343,9 @@ def test_nameservers_default_to_the_primary_and_the_zones_ns(server, project, mo
         server, "example.com", "@", 3600, "NS", "ns1.example.com.", "ns.elsewhere.test."
     )
     assert provider.nameservers("example.com") == [
-        server.address, "ns.elsewhere.test:53", "127.0.0.1:53",
+        server.address,
+        "ns.elsewhere.test:53",
+        "127.0.0.1:53",
     ]  # fmt: skip (NS names in sorted order)
     write_env(project, server, nameservers=["127.0.0.2:53", "[::1]:5300"])
     assert get_provider(load_environment(ENV, project)).nameservers("example.com") == [

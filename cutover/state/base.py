@@ -89,6 +89,19 @@ def new_snapshot(
     return seal(doc)
 
 
+def parse_journal(text: str, where: str) -> list[dict[str, Any]]:
+    """Journal entries from JSON lines; a line that does not parse is refused, never skipped."""
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            out.append(json.loads(line))
+        except ValueError as exc:
+            raise ChecksFailed(f"{where}:{n}: not a JSON line: {exc}") from exc
+    return out
+
+
 class StateBackend(ABC):
     """Snapshots (immutable), an append-only journal, and one lock per environment."""
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ChecksFailed, LockHeld
-from .base import StateBackend, verify_seal
+from .base import StateBackend, parse_journal, verify_seal
 
 
 def _write_new(path: Path, data: bytes) -> None:
@@ -78,15 +78,7 @@ class LocalState(StateBackend):
     def read_journal(self) -> list[dict[str, Any]]:
         if not self.journal.is_file():
             return []
-        out = []
-        for n, line in enumerate(self.journal.read_text().splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                out.append(json.loads(line))
-            except ValueError as exc:
-                raise ChecksFailed(f"{self.journal}:{n}: not a JSON line: {exc}") from exc
-        return out
+        return parse_journal(self.journal.read_text(), str(self.journal))
 
     def acquire_lock(self, info: dict[str, Any]) -> None:
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..aws import aws_errors
 from ..errors import ChecksFailed, ConfigError, LockHeld, ProviderError
-from .base import StateBackend, verify_seal
+from .base import StateBackend, parse_journal, verify_seal
 
 PRECONDITION = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
 MISSING = {"NoSuchKey", "404", "NotFound"}
@@ -179,15 +179,7 @@ class S3State(StateBackend):
         got = self._get(key)
         if got is None:
             return []
-        out = []
-        for n, line in enumerate(got[0].decode().splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                out.append(json.loads(line))
-            except ValueError as exc:
-                raise ChecksFailed(f"{self.where(key)}:{n}: not a JSON line: {exc}") from exc
-        return out
+        return parse_journal(got[0].decode(), str(self.where(key)))
 
     # ------------------------------------------------------------------ lock
 
