@@ -11,6 +11,9 @@ class CutoverError(Exception):
     """Base class: `exit_code` is what the command exits with."""
 
     exit_code = 1
+    #: True only when the failing provider call certainly wrote nothing (a refused precondition,
+    #: a lost answer re-read and found unchanged); the pipeline says "nothing was applied" only then.
+    nothing_written = False
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
@@ -29,6 +32,8 @@ class ChecksFailed(CutoverError):
 
 class DriftError(ChecksFailed):
     """The live RRset is not the one the plan was made against: nothing was applied."""
+
+    nothing_written = True
 
 
 class UsageError(CutoverError):
