@@ -8,6 +8,7 @@ reading it is often in the middle of a change window. Unknown keys are errors: a
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,12 +155,42 @@ def environment_path(root: Path, name: str) -> Path:
     return root / "environments" / f"{name}.yaml"
 
 
-def load_environment(name: str | None, root: Path | None = None) -> Environment:
-    """Read and validate one environment; raises ConfigError with a one-line message."""
-    root = Path(root or os.getcwd()).resolve()
+ENV_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def environment_name(name: str | None) -> str:
+    """The environment's name: plain, so `--env ../environments/t` cannot run beside `--env t`
+    on a second lock and state directory."""
     name = name or os.environ.get("CUTOVER_ENV")
     if not name:
         raise ConfigError("no environment given", "pass --env NAME or set CUTOVER_ENV")
+    if not ENV_NAME.fullmatch(name) or ".." in name:
+        raise ConfigError(
+            f"environment name {name!r} is not a plain name (letters, digits, _ . -)",
+            "pass the name of a file in environments/ without its path or .yaml",
+        )
+    return name
+
+
+def read_yaml(path: Path) -> Any:
+    """The parsed file; a syntax error is one line with the file, line and column."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason})", "fix the file") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}", "fix the file") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: invalid YAML: {problem}", "fix the file") from exc
+
+
+def load_environment(name: str | None, root: Path | None = None) -> Environment:
+    """Read and validate one environment; raises ConfigError with a one-line message."""
+    root = Path(root or os.getcwd()).resolve()
+    name = environment_name(name)
     path = environment_path(root, name)
     if not path.is_file():
         known = sorted(p.stem for p in (root / "environments").glob("*.yaml"))
@@ -167,14 +198,49 @@ def load_environment(name: str | None, root: Path | None = None) -> Environment:
             f"no environment file {path}",
             f"known environments: {', '.join(known) or 'none'}",
         )
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}: invalid YAML: {problem}", "fix the file") from exc
-    return parse_environment(name, path, root, data)
+    return parse_environment(name, path, root, read_yaml(path))
+
+
+def parse_provider(c: _Checker, data: dict) -> ProviderConfig:
+    if "provider" not in data:
+        raise c.fail("provider", "is required")
+    prov = c.mapping(data["provider"], "provider")
+    ptype = c.choice(prov.get("type"), "provider.type", list(PROVIDER_OPTIONS))
+    c.mapping(prov, "provider", PROVIDER_OPTIONS[ptype] | {"type"})
+    provider = ProviderConfig(ptype, {k: v for k, v in prov.items() if k != "type"})
+    if ptype == "zonefile" and not isinstance(provider.options.get("directory"), str):
+        raise c.fail("provider.directory", "is required for the zonefile provider")
+    return provider
+
+
+def parse_state(c: _Checker, data: dict) -> StateConfig:
+    st = c.mapping(data.get("state"), "state")
+    backend = c.choice(st.get("backend", "local"), "state.backend", list(STATE_OPTIONS))
+    c.mapping(st, "state", STATE_OPTIONS[backend] | {"backend"})
+    if backend == "s3" and not st.get("bucket"):
+        raise c.fail("state.bucket", "is required for the s3 backend")
+    if "directory" in st and not isinstance(st["directory"], str):
+        raise c.fail("state.directory", f"must be a path, got {st['directory']!r}")
+    return StateConfig(backend, {k: v for k, v in st.items() if k != "backend"})
+
+
+def parse_validation(c: _Checker, data: dict) -> Validation:
+    val = c.mapping(
+        data.get("validation"),
+        "validation",
+        {"nameservers", "resolvers", "require_resolvers", "timeout"},
+    )
+    ns = val.get("nameservers", "auto")
+    if isinstance(ns, str):
+        c.choice(ns, "validation.nameservers", ["auto", "none"])
+    else:
+        ns = c.addresses(ns, "validation.nameservers")
+    return Validation(
+        nameservers=ns,
+        resolvers=c.addresses(val.get("resolvers"), "validation.resolvers"),
+        require_resolvers=bool(val.get("require_resolvers", False)),
+        timeout=c.integer(val.get("timeout", 600), "validation.timeout", 1, 86400),
+    )
 
 
 def parse_environment(name: str, path: Path, root: Path, data: Any) -> Environment:
@@ -183,20 +249,8 @@ def parse_environment(name: str, path: Path, root: Path, data: Any) -> Environme
     for required in ("provider", "migration", "domains"):
         if required not in data:
             raise c.fail(required, "is required")
-
-    prov = c.mapping(data["provider"], "provider")
-    ptype = c.choice(prov.get("type"), "provider.type", list(PROVIDER_OPTIONS))
-    c.mapping(prov, "provider", PROVIDER_OPTIONS[ptype] | {"type"})
-    provider = ProviderConfig(ptype, {k: v for k, v in prov.items() if k != "type"})
-    if ptype == "zonefile" and not isinstance(provider.options.get("directory"), str):
-        raise c.fail("provider.directory", "is required for the zonefile provider")
-
-    st = c.mapping(data.get("state"), "state")
-    backend = c.choice(st.get("backend", "local"), "state.backend", list(STATE_OPTIONS))
-    c.mapping(st, "state", STATE_OPTIONS[backend] | {"backend"})
-    if backend == "s3" and not st.get("bucket"):
-        raise c.fail("state.bucket", "is required for the s3 backend")
-    state = StateConfig(backend, {k: v for k, v in st.items() if k != "backend"})
+    provider = parse_provider(c, data)
+    state = parse_state(c, data)
 
     mig = c.mapping(data["migration"], "migration", {"from", "to", "keep_spf"})
     profiles = available_profiles(root)
@@ -223,22 +277,7 @@ def parse_environment(name: str, path: Path, root: Path, data: Any) -> Environme
         raise c.fail("domains", "lists no domain")
     domains = [_parse_domain(c, dname, dval, defaults) for dname, dval in domains_raw.items()]
 
-    val = c.mapping(
-        data.get("validation"),
-        "validation",
-        {"nameservers", "resolvers", "require_resolvers", "timeout"},
-    )
-    ns = val.get("nameservers", "auto")
-    if isinstance(ns, str):
-        c.choice(ns, "validation.nameservers", ["auto", "none"])
-    else:
-        ns = c.addresses(ns, "validation.nameservers")
-    validation = Validation(
-        nameservers=ns,
-        resolvers=c.addresses(val.get("resolvers"), "validation.resolvers"),
-        require_resolvers=bool(val.get("require_resolvers", False)),
-        timeout=c.integer(val.get("timeout", 600), "validation.timeout", 1, 86400),
-    )
+    validation = parse_validation(c, data)
     lint = c.mapping(data.get("lint"), "lint", {"resolvers"})
     return Environment(
         name=name,

@@ -32,6 +32,8 @@ class Want:
 
     values None: keep whatever values are live and only set the TTL (nothing is created).
     partial: merge into the live RRset, replacing only the values in `owned` and any SPF value.
+    lower_only: the TTL never goes above the live one (a stage that lowers TTLs ahead of the
+    switch must not make resolvers hold an answer longer than they do today).
     """
 
     name: str
@@ -40,11 +42,16 @@ class Want:
     values: tuple[str, ...] | None
     partial: bool = False
     owned: frozenset[str] = frozenset()
+    lower_only: bool = False
+
+    def ttl_over(self, current: RRset | None) -> int:
+        return min(self.ttl, current.ttl) if self.lower_only and current else self.ttl
 
     def merge(self, current: RRset | None) -> RRset | None:
         """The full RRset this Want leaves at its name, or None for no RRset at all."""
+        ttl = self.ttl_over(current)
         if self.values is None:
-            return current.with_ttl(self.ttl) if current else None
+            return current.with_ttl(ttl) if current else None
         values = [normalize_value(self.type, v) for v in self.values]
         if self.partial and current is not None:
             live = {value_key(self.type, v): v for v in current.values}
@@ -58,7 +65,7 @@ class Want:
             values = kept + [live.get(value_key(self.type, v), v) for v in values]
         if not values:
             return None
-        return RRset(self.name, self.type, self.ttl, tuple(values))
+        return RRset(self.name, self.type, ttl, tuple(values))
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,8 @@ class Change:
 
     before: RRset | None
     after: RRset | None
+    #: a shared RRset (the apex TXT): only some of its values are ours
+    shared: bool = False
 
     @property
     def action(self) -> str:
@@ -85,19 +94,22 @@ class Change:
         return self.rrset.key
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "action": self.action,
             "name": self.rrset.name,
             "type": self.rrset.type,
             "before": self.before.to_dict() if self.before else None,
             "after": self.after.to_dict() if self.after else None,
         }
+        if self.shared:
+            out["shared"] = True
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> Change:
         before = RRset.from_dict(data["before"]) if data.get("before") else None
         after = RRset.from_dict(data["after"]) if data.get("after") else None
-        return cls(before, after)
+        return cls(before, after, bool(data.get("shared")))
 
 
 @dataclass
@@ -148,7 +160,7 @@ def diff(zone: str, wants: Iterable[Want], current: Iterable[RRset], stage: str 
         after = want.merge(before)
         if before == after:
             continue
-        plan.changes.append(Change(before, after))
+        plan.changes.append(Change(before, after, want.partial))
     plan.result = {k: r for k, r in live.items() if k in seen}
     for change in plan.changes:
         if change.after is None:

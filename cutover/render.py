@@ -34,8 +34,8 @@ from .inputs import check_inputs, read_spec
 from .plan import Want
 from .profiles import available_profiles, search_path
 from .records import fqdn, normalize_value
-
-STAGES = ("prepare", "cutover", "finalize")
+from .stage import NAMES as STAGES  # noqa: F401 - re-exported for audit and views
+from .stage import Stage, get_stage
 
 
 @dataclass
@@ -198,22 +198,22 @@ def render_domain(env: Environment, domain: Domain) -> DomainRender:
     return DomainRender(domain, old, new, senders)
 
 
-def wants(env: Environment, dr: DomainRender, stage: str) -> list[Want]:
+def wants(env: Environment, dr: DomainRender, stage: str | Stage) -> list[Want]:
     """What `stage` wants at every managed name of one domain."""
-    if stage not in STAGES:
-        raise TemplateError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
+    stage = get_stage(stage)
     zone = fqdn(dr.domain.name)
-    final = stage == "finalize"
-    ttl = env.ttl_final if final else env.ttl_cutover
+    final = stage.drops_old
+    ttl = stage.ttl(env.ttl_cutover, env.ttl_final)
     old, new, senders = dr.old, dr.new, dr.senders
     sender_spf = [m for s in senders for m in s.spf]
     out: dict[tuple[str, str], Want] = {}
 
     def put(name: str, rtype: str, values: list[str] | None, **kw: Any) -> None:
-        out[(name, rtype)] = Want(name, rtype, ttl, None if values is None else tuple(values), **kw)
+        vals = None if values is None else tuple(values)
+        out[(name, rtype)] = Want(name, rtype, ttl, vals, lower_only=stage.lower_only, **kw)
 
     # the apex MX: kept as served until cutover switches it in one change
-    put(zone, "MX", None if stage == "prepare" else new.mx or None)
+    put(zone, "MX", new.mx or None if stage.switches_mx else None)
     # the shared apex TXT: one SPF value, plus the verification values the profiles own
     if final:
         spf = spf_record(new.spf + sender_spf + env.migration.keep_spf, new.spf_all)
@@ -230,10 +230,10 @@ def wants(env: Environment, dr: DomainRender, stage: str) -> list[Want]:
     for name, rtype, _values in old.records:
         put(name, rtype, [] if final else None)
     for name, rtype, _values in old.client:
-        put(name, rtype, None if stage == "prepare" else [])
+        put(name, rtype, [] if stage.switches_client else None)
     for name, rtype, values in new.records:
         put(name, rtype, values)
-    if stage != "prepare":
+    if stage.switches_client:
         for name, rtype, values in new.client:
             put(name, rtype, values)
     for sender in senders:

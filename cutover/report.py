@@ -143,6 +143,11 @@ def outcome_doc(outcome) -> dict[str, Any]:
         "applied_zones": outcome.applied,
         "snapshot": outcome.snapshot,
         "message": outcome.message,
+        "run": outcome.run,
+        "conflicts": [
+            {"zone": c.zone, "name": c.key[0], "type": c.key[1], "message": c.line()}
+            for c in outcome.conflicts
+        ],
         "plans": [p.to_dict() for p in outcome.plans],
         "findings": [f.to_dict() for f in outcome.findings],
     }
@@ -191,10 +196,10 @@ def print_status(doc: dict[str, Any]) -> None:
         f"environment [bold]{doc['env']}[/bold]: current stage "
         f"[bold]{doc['current_stage'] or 'none'}[/bold], next {doc['next_stage']}"
     )
-    if doc["incomplete_stage"]:
-        console.print(
-            f"[red]{doc['incomplete_stage']} failed halfway: re-run it or roll back[/red]"
-        )
+    for problem in doc.get("journal_problems") or []:
+        console.print(f"warning: {problem}", style="yellow", markup=False)
+    if doc.get("open_run"):
+        console.print(doc["open_run"]["message"], style="red", markup=False)
     gate = doc.get("cutover_gate")
     if gate:
         state = "open" if gate["open"] else f"opens in {gate['seconds_left']}s"

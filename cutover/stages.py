@@ -1,112 +1,127 @@
-"""The cutover lifecycle: the only place that knows the order of the stages and their gates.
+"""The cutover lifecycle: which stage may run when, and what a stage or a rollback wants.
 
-Every stage runs the same pipe: plan -> gate -> lint -> confirm -> snapshot -> apply -> verify
--> journal, under the environment's lock. Rollback is the same pipe with a snapshot as what is
-wanted, so it never renders a template and works when the config's profiles are broken.
+The order of the stages is written once, in stage.py; the gates are here; the pipeline that
+runs them all (lock, plan, lint, snapshot, write-ahead journal, apply, verify) is pipeline.py.
+Rollback is the same pipeline with a restore as what is wanted: it never renders a template,
+so it works when the config's profiles are broken.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
-from . import journal
+from . import journal, undo
 from .config import Environment
-from .errors import ChecksFailed, CutoverError, ProviderError, UsageError
+from .errors import ChecksFailed, UsageError
+from .pipeline import (
+    UI,
+    Outcome,
+    Target,
+    closing_completed,
+    closing_rolled_back,
+    execute,
+)
 from .plan import Plan, Want, diff
 from .providers import get_provider
 from .providers.base import Provider
 from .records import RRset, fqdn
-from .render import STAGES, managed_names, render_domain, wants
+from .render import managed_names, render_domain, wants
+from .stage import Stage, get_stage
 from .state import get_state
-from .state.base import StateBackend, iso, new_snapshot, utcnow, who
+from .state.base import iso, utcnow
 
 
-class UI(Protocol):
-    """What the stages need from whoever runs them (the console, a test)."""
-
-    def show_plans(self, plans: list[Plan], findings: list[Any]) -> None: ...
-    def confirm(self, question: str) -> bool: ...
-    def info(self, message: str) -> None: ...
-    def warn(self, message: str) -> None: ...
-    def countdown(self, until: datetime, label: str) -> None: ...
-
-
-@dataclass
-class Outcome:
-    """What a stage did, for the report and the exit code."""
-
-    stage: str
-    plans: list[Plan] = field(default_factory=list)
-    snapshot: str | None = None
-    applied: list[str] = field(default_factory=list)
-    message: str = ""
-    findings: list[Any] = field(default_factory=list)
-    verified: str | None = None  # "authoritative" or "provider": who vouched it is served
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.applied)
-
-
-def build_plans(env: Environment, provider: Provider, stage: str) -> list[Plan]:
+def build_plans(env: Environment, provider: Provider, stage: str | Stage) -> list[Plan]:
     """Render every domain first (bad templates fail before any read), then diff each zone."""
+    stage = get_stage(stage)
     renders = [render_domain(env, d) for d in env.domains]
     wanted = [(fqdn(r.domain.name), wants(env, r, stage)) for r in renders]
     plans = []
     for zone, ws in wanted:
         current = provider.read(zone, managed_names(ws))
-        plans.append(diff(zone, ws, current, stage))
+        plans.append(diff(zone, ws, current, stage.name))
     return plans
 
 
-@contextmanager
-def locked(env: Environment, state: StateBackend, task: str) -> Iterator[None]:
-    """Hold the environment's lock for the duration; released on every exit path."""
-    state.acquire_lock(
-        {
-            "owner": who(),
-            "pid": os.getpid(),
-            "host": os.uname().nodename,
-            "started": iso(utcnow()),
-            "task": task,
-        }
-    )
-    try:
-        yield
-    finally:
-        state.release_lock()
+# ---------------------------------------------------------------- gates
 
 
-def check_gate(env: Environment, units: list[journal.Unit], stage: str) -> datetime | None:
+def check_gate(env: Environment, units: list[journal.Unit], stage: Stage) -> datetime | None:
     """Raise ChecksFailed when `stage` may not run yet; return when a time gate opens (if any)."""
-    cur = journal.current_stage(units)
-    done = {u.stage for u in units if u.complete}
-    if stage == "cutover":
-        if "prepare" not in done:
-            raise ChecksFailed(
-                "cutover refused: prepare has not been applied yet",
-                f"run `invoke prepare --env {env.name}` first",
-            )
-        return journal.gate_opens(units)
-    if stage == "finalize" and "cutover" not in done:
+    top = units[-1] if units else None
+    if top is not None and top.open and top.stage != stage.name:
         raise ChecksFailed(
-            f"finalize refused: the current stage is {cur or 'none'}, cutover is not in place",
-            f"run `invoke cutover --env {env.name}` first",
+            f"{stage} refused: {journal.describe_open(top, env.name)}",
         )
-    return None
+    current = journal.current_stage(units)
+    if current is not None and get_stage(current).index > stage.index:
+        if get_stage(current).drops_old:
+            raise ChecksFailed(
+                f"{stage} refused: this migration is finalized",
+                "a next migration gets its own environment file",
+            )
+        raise ChecksFailed(
+            f"{stage} refused: {current} is in place",
+            f"roll it back first with `invoke rollback --env {env.name}`",
+        )
+    if stage.requires is not None:
+        need = journal.find(units, stage.requires)
+        if need is None or not need.complete:
+            if stage.requires == "prepare":
+                message = f"{stage} refused: prepare has not been applied yet"
+            else:
+                message = (
+                    f"{stage} refused: the current stage is {current or 'none'}, "
+                    f"{stage.requires} is not in place"
+                )
+            raise ChecksFailed(message, f"run `invoke {stage.requires} --env {env.name}` first")
+    return journal.gate_opens(units) if stage.waits_t_old else None
 
 
 def _countdown_text(opens: datetime) -> str:
-    left = int((opens - utcnow()).total_seconds())
-    h, rem = divmod(max(left, 0), 3600)
+    left = journal.seconds_left(opens, utcnow())
+    h, rem = divmod(left, 3600)
     m, s = divmod(rem, 60)
     span = f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"
     return f"gate opens at {iso(opens)}, in {span}"
+
+
+def _stage_gate(env: Environment, stage: Stage, *, force: bool, wait: bool):
+    def gate(units: list[journal.Unit], ui: UI) -> str:
+        forced = ""
+        try:
+            opens = check_gate(env, units, stage)
+        except ChecksFailed as exc:
+            if not force:
+                raise
+            forced, opens = exc.message, None
+        if opens is not None and utcnow() < opens:
+            if wait:
+                ui.countdown(opens, f"{stage}: waiting for resolvers to drop the old TTLs")
+            elif force:
+                forced = f"{stage} before the TTL gate ({_countdown_text(opens)})"
+            else:
+                raise ChecksFailed(
+                    f"{stage} refused: {_countdown_text(opens)}",
+                    "--wait to wait, --force to override",
+                )
+        if forced:
+            ui.warn(f"--force: {forced}; this is written to the journal")
+        return forced
+
+    return gate
+
+
+# ---------------------------------------------------------------- stages
+
+
+def lint(env: Environment, stage: str, plans: list[Plan], provider: Provider) -> list[Any]:
+    """The policy checks on what the stage would leave in each zone."""
+    from .verify.policy import lint_plans
+    from .verify.ttl import ttl_findings
+
+    return lint_plans(env, stage, plans, provider) + ttl_findings(env, get_stage(stage), plans)
 
 
 def run_stage(
@@ -119,222 +134,33 @@ def run_stage(
     wait: bool = False,
     strict: bool = False,
 ) -> Outcome:
-    if stage not in STAGES:
-        raise UsageError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
-    state = get_state(env)
-    provider = get_provider(env)
-    try:
-        with locked(env, state, stage):
-            return _run_stage(
-                env, stage, ui, state, provider, yes=yes, force=force, wait=wait, strict=strict
-            )
-    finally:
-        provider.close()
+    st = get_stage(stage)
 
+    def not_yet_in_place(units: list[journal.Unit]) -> bool:
+        unit = journal.find(units, st.name)
+        return unit is None or not unit.complete
 
-def _run_stage(
-    env: Environment,
-    stage: str,
-    ui: UI,
-    state: StateBackend,
-    provider: Provider,
-    *,
-    yes: bool,
-    force: bool,
-    wait: bool,
-    strict: bool = False,
-) -> Outcome:
-    units = journal.stack(state.read_journal())
-    forced_reason = ""
-    try:
-        opens = check_gate(env, units, stage)
-    except ChecksFailed as exc:
-        if not force:
-            raise
-        forced_reason = exc.message
-        opens = None
-    if opens is not None and utcnow() < opens:
-        if wait:
-            ui.countdown(opens, f"{stage}: waiting for resolvers to drop the old TTLs")
-        elif force:
-            forced_reason = f"{stage} before the TTL gate ({_countdown_text(opens)})"
-        else:
-            raise ChecksFailed(
-                f"{stage} refused: {_countdown_text(opens)}",
-                "--wait to wait, --force to override",
-            )
-    if forced_reason:
-        ui.warn(f"--force: {forced_reason}; this is written to the journal")
-
-    plans = build_plans(env, provider, stage)
-    outcome = Outcome(stage=stage, plans=plans)
-    findings = lint(env, stage, plans, provider)
-    outcome.findings = findings
-    todo = [p for p in plans if p]
-    if not todo:
-        ui.show_plans(plans, findings)
-        outcome.message = f"{stage}: nothing to change, every zone is already in place"
-        if journal.find(units, stage) is None or not journal.find(units, stage).complete:
-            _journal_applied(env, state, stage, None, [], plans, forced_reason, t_old=0)
-        return outcome
-    ui.show_plans(plans, findings)
-    from .verify.policy import blocking as blocking_findings
-
-    blocking = blocking_findings(findings, strict)
-    if blocking:
-        raise ChecksFailed(
-            f"{stage} refused: {len(blocking)} lint finding(s) block it"
-            f"{' (--strict)' if strict else ''}, first: {blocking[0].line()}",
-            "fix the profile inputs or the environment and run again; nothing was applied",
+    target = Target(
+        label=st.name,
+        kind="stage",
+        gate=_stage_gate(env, st, force=force, wait=wait),
+        plan=lambda provider, units: build_plans(env, provider, st),
+        lint=lambda plans, provider: lint(env, st, plans, provider),
+        close=closing_completed,
+        strict=strict,
+        question=f"Apply {st} to {{n}} zone(s)?",
+        unchanged=f"{st}: nothing to change, every zone is already in place",
+        record_unchanged=not_yet_in_place,
+    )
+    outcome = execute(env, target, ui, yes=yes)
+    if outcome.applied:
+        outcome.message = (
+            f"{st}: applied to {len(outcome.applied)} zone(s), snapshot {outcome.snapshot}"
         )
-    if not yes and not ui.confirm(f"Apply {stage} to {len(todo)} zone(s)?"):
-        raise UsageError(f"{stage} not confirmed; nothing was applied")
-    outcome.snapshot = take_snapshot(env, state, stage, todo, provider)
-    apply_plans(env, state, provider, stage, todo, outcome, ui)
-    t_old = max(
-        (provider.served_ttl(c.before.ttl) for p in todo for c in p.changes if c.before), default=0
-    )
-    _journal_applied(
-        env,
-        state,
-        stage,
-        outcome.snapshot,
-        outcome.applied,
-        plans,
-        forced_reason,
-        t_old,
-        outcome.verified,
-    )
-    outcome.message = (
-        f"{stage}: applied to {len(outcome.applied)} zone(s), snapshot {outcome.snapshot}"
-    )
     return outcome
 
 
-def lint(env: Environment, stage: str, plans: list[Plan], provider: Provider) -> list[Any]:
-    """The policy checks on what the stage would leave in each zone."""
-    from .verify.policy import lint_plans
-
-    return lint_plans(env, stage, plans, provider)
-
-
-def take_snapshot(
-    env: Environment,
-    state: StateBackend,
-    stage: str,
-    plans: list[Plan],
-    provider: Provider | None = None,
-) -> str:
-    zones = {}
-    archives = {}
-    for p in plans:
-        rrsets = [c.before for c in p.changes if c.before is not None]
-        absent = [c.key for c in p.changes if c.before is None]
-        zones[p.zone] = (rrsets, absent)
-        whole = provider.archive(p.zone) if provider is not None else None
-        if whole is not None:
-            archives[p.zone] = whole
-    return state.save_snapshot(new_snapshot(env.name, stage, zones, archives))
-
-
-def apply_plans(
-    env: Environment,
-    state: StateBackend,
-    provider: Provider,
-    stage: str,
-    plans: list[Plan],
-    outcome: Outcome,
-    ui: UI,
-) -> None:
-    """Apply zone by zone, then wait for the provider to report every change served.
-
-    All zones are sent before any wait, so Route53's minute-long INSYNC waits overlap instead of
-    adding up. On failure, journal what was applied so a re-run or rollback can finish.
-    """
-    from .verify.propagation import wait_served
-
-    def guarded(zone: str | None, call):
-        try:
-            return call()
-        except (CutoverError, KeyboardInterrupt) as exc:
-            _journal_failed(env, state, stage, outcome, zone, exc)
-            raise
-        except Exception as exc:  # a provider SDK error we did not map: still journal it
-            _journal_failed(env, state, stage, outcome, zone, exc)
-            raise ProviderError(f"{zone or stage}: {type(exc).__name__}: {exc}") from exc
-
-    refs = []
-    for plan in plans:
-        refs.append(guarded(plan.zone, lambda plan=plan: provider.apply(plan.zone, plan)))
-        outcome.applied.append(plan.zone)
-        ui.info(f"{plan.zone}: applied {len(plan.changes)} change(s)")
-    for plan, ref in zip(plans, refs, strict=True):
-        guarded(plan.zone, lambda ref=ref: provider.wait(ref))
-    # applied but not seen served: journaled too, so status, a re-run and rollback know
-    outcome.verified = guarded(None, lambda: wait_served(env, provider, plans, stage, ui))
-
-
-def _journal_failed(env, state, stage, outcome, zone, exc) -> None:
-    state.append_journal(
-        {
-            "event": "failed",
-            "stage": stage,
-            "time": iso(utcnow()),
-            "who": who(),
-            "snapshot": outcome.snapshot,
-            "zones": list(outcome.applied),
-            "failed_zone": zone,
-            "error": exc.line()
-            if isinstance(exc, CutoverError)
-            else f"{type(exc).__name__}: {exc}",
-        }
-    )
-
-
-def _journal_applied(
-    env, state, stage, snapshot, zones, plans, forced_reason, t_old, verified=None
-) -> None:
-    old_ttls = {
-        p.zone: {
-            f"{c.key[0]} {c.key[1]}": c.before.ttl
-            for c in p.changes
-            if c.before and c.after and c.after.ttl < c.before.ttl
-        }
-        for p in plans
-        if p
-    }
-    state.append_journal(
-        {
-            "event": "applied",
-            "stage": stage,
-            "time": iso(utcnow()),
-            "who": who(),
-            "snapshot": snapshot,
-            "zones": zones,
-            "t_old": t_old,
-            "old_ttls": old_ttls,
-            "plan_sha256": {p.zone: p.sha256() for p in plans},
-            "forced": bool(forced_reason),
-            "forced_reason": forced_reason or None,
-            "verified": verified,
-        }
-    )
-
-
 # ---------------------------------------------------------------- rollback
-
-
-def rollback_target(state: StateBackend, snapshot_id: str | None) -> list[dict[str, Any]]:
-    """The snapshots to restore, newest first: the given one, or the top unit of the stack."""
-    if snapshot_id:
-        return [state.load_snapshot(snapshot_id)]
-    units = journal.stack(state.read_journal())
-    if not units:
-        raise ChecksFailed("nothing to roll back: no stage is in place", "see `invoke status`")
-    top = units[-1]
-    if not top.snapshots:  # the stage changed nothing: undoing it only updates the journal
-        return [{"id": None, "stage": top.stage, "env": state.env.name, "zones": {}}]
-    return [state.load_snapshot(s) for s in reversed(top.snapshots)]
 
 
 def restore_wants(docs: list[dict[str, Any]]) -> dict[str, list[Want]]:
@@ -351,52 +177,83 @@ def restore_wants(docs: list[dict[str, Any]]) -> dict[str, list[Want]]:
     return {z: list(ws.values()) for z, ws in by_zone.items()}
 
 
+def _exact_plans(provider: Provider, docs: list[dict[str, Any]]) -> list[Plan]:
+    plans = []
+    for zone, ws in sorted(restore_wants(docs).items()):
+        current = provider.read(zone, managed_names(ws))
+        plans.append(diff(zone, ws, current, "rollback"))
+    return plans
+
+
+def _rollback_target(env: Environment, state, snapshot_id: str | None, force: bool) -> Target:
+    target = Target(
+        label="rollback",
+        kind="rollback",
+        gate=lambda units, ui: "--force: overwriting later edits" if force else "",
+        plan=lambda provider, units: [],
+        close=lambda run, outcome, t: None,
+        question="Roll back {n} zone(s)?",
+        record_unchanged=lambda units: True,
+    )
+    target.close = closing_rolled_back(target)
+
+    if snapshot_id:  # "make it exactly this": the snapshot's RRsets, plan shown and confirmed
+        doc = state.load_snapshot(snapshot_id)
+        if doc.get("env") != env.name:
+            raise UsageError(f"snapshot {doc['id']} belongs to environment {doc.get('env')}")
+        target.restores = doc["id"]
+        target.unchanged = f"rollback: every zone already holds snapshot {doc['id']}"
+        target.plan = lambda provider, units: _exact_plans(provider, [doc])
+        return target
+
+    def plan(provider: Provider, units: list[journal.Unit]) -> list[Plan]:
+        if not units:
+            raise ChecksFailed("nothing to roll back: no stage is in place", "see `invoke status`")
+        top = units[-1]
+        target.undoes = [r.id for r in top.runs]
+        target.unchanged = (
+            f"rollback: {top.stage} had changed nothing; marked undone"
+            if top.changed_nothing()
+            else f"rollback: {top.stage} undone; the live records were already as before it"
+        )
+        if any(r.legacy for r in top.runs):  # an old journal: only its snapshots can restore
+            return _exact_plans(provider, [state.load_snapshot(s) for s in reversed(top.snapshots)])
+        plans = []
+        for zone, wrote in sorted(undo.written_by(top.runs).items()):
+            live = provider.read(zone, sorted({k[0] for k in wrote}))
+            zone_plan, conflicts = undo.plan_restore(zone, wrote, live, force)
+            plans.append(zone_plan)
+            target.conflicts += conflicts
+        return plans
+
+    target.plan = plan
+    return target
+
+
 def run_rollback(
-    env: Environment, ui: UI, *, snapshot_id: str | None = None, yes: bool = False
+    env: Environment,
+    ui: UI,
+    *,
+    snapshot_id: str | None = None,
+    yes: bool = False,
+    force: bool = False,
 ) -> Outcome:
     state = get_state(env)
-    provider = get_provider(env)
-    try:
-        with locked(env, state, "rollback"):
-            docs = rollback_target(state, snapshot_id)
-            for doc in docs:
-                if doc.get("env") != env.name:
-                    raise UsageError(
-                        f"snapshot {doc['id']} belongs to environment {doc.get('env')}"
-                    )
-            plans = []
-            for zone, ws in sorted(restore_wants(docs).items()):
-                current = provider.read(zone, managed_names(ws))
-                plans.append(diff(zone, ws, current, "rollback"))
-            outcome = Outcome(stage="rollback", plans=plans)
-            ui.show_plans(plans, [])
-            todo = [p for p in plans if p]
-            if todo:
-                if not yes and not ui.confirm(f"Roll back {len(todo)} zone(s)?"):
-                    raise UsageError("rollback not confirmed; nothing was applied")
-                outcome.snapshot = take_snapshot(env, state, "rollback", todo, provider)
-                apply_plans(env, state, provider, "rollback", todo, outcome, ui)
-            state.append_journal(
-                {
-                    "event": "rolled_back",
-                    "time": iso(utcnow()),
-                    "who": who(),
-                    "snapshots": [d["id"] for d in docs if d["id"]],
-                    "stage": docs[0].get("stage"),
-                    "zones": outcome.applied,
-                    "snapshot": outcome.snapshot,
-                    "verified": outcome.verified,
-                }
-            )
-            restored = ", ".join(d["id"] for d in docs if d["id"])
-            outcome.message = (
-                f"rollback: restored {restored} ({len(outcome.applied)} zone(s) changed)"
-                if restored
-                else f"rollback: {docs[0]['stage']} had changed nothing; marked undone"
-            )
-            return outcome
-    finally:
-        provider.close()
+    target = _rollback_target(env, state, snapshot_id, force)
+    outcome = execute(env, target, ui, yes=yes)
+    if outcome.applied:
+        what = f"snapshot {target.restores}" if target.restores else "the latest stage"
+        outcome.message = (
+            f"rollback: restored {what} ({len(outcome.applied)} zone(s) changed, "
+            f"snapshot of the state before the rollback {outcome.snapshot})"
+        )
+    if outcome.conflicts:
+        for c in outcome.conflicts:
+            ui.warn(f"left alone: {c.zone.rstrip('.')}: {c.line()}")
+        outcome.message += (
+            f"; {len(outcome.conflicts)} RRset(s) changed by someone since were left alone"
+        )
+    return outcome
 
 
 # ---------------------------------------------------------------- read-only views
@@ -409,12 +266,10 @@ def default_stage(env: Environment) -> str:
 
 def preview(env: Environment, stage: str | None) -> tuple[str, list[Plan], list[Any]]:
     """The plan and lint findings of a stage, without touching anything."""
-    stage = stage or default_stage(env)
-    if stage not in STAGES:
-        raise UsageError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
+    st = get_stage(stage or default_stage(env))
     provider = get_provider(env)
     try:
-        plans = build_plans(env, provider, stage)
-        return stage, plans, lint(env, stage, plans, provider)
+        plans = build_plans(env, provider, st)
+        return st.name, plans, lint(env, st, plans, provider)
     finally:
         provider.close()

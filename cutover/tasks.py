@@ -5,6 +5,7 @@ Heavy modules are imported inside the tasks so that `invoke --list` stays instan
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 
@@ -13,20 +14,40 @@ from invoke import Collection, Exit, task
 ENV_HELP = {"env": "environment name (environments/NAME.yaml); default $CUTOVER_ENV"}
 
 
-def _guard(fn):
-    """Turn our errors into one line on stderr and the documented exit code."""
+def _say(line: str) -> None:
+    """One line on stderr; a terminal that went away (SIGHUP, a closed pipe) is not an error."""
+    with contextlib.suppress(OSError):
+        print(line, file=sys.stderr, flush=True)
+
+
+def _guard(fn=None, *, writes: bool = False):
+    """Turn our errors into one line on stderr and the documented exit code. `writes`: the task
+    changes DNS or state, so Invoke's `--dry` (echo instead of run) must refuse it, not run it."""
+    if fn is None:
+        return functools.partial(_guard, writes=writes)
 
     @functools.wraps(fn)
     def wrapper(c, *args, **kwargs):
         from .errors import CutoverError
+        from .signals import Interrupted
 
+        if writes and c.config.run.dry:
+            _say(f"error: --dry cannot preview `{fn.__name__}`: it would change DNS or state; "
+                 f"use `invoke plan` to see what it would do")  # fmt: skip
+            raise Exit(code=2)
         try:
             return fn(c, *args, **kwargs)
         except CutoverError as exc:
-            print(f"error: {exc.line()}", file=sys.stderr)
+            _say(f"error: {exc.line()}")
+            raise Exit(code=exc.exit_code) from None
+        except Interrupted as exc:
+            told = (
+                getattr(exc, "message", None) or f"interrupted by {exc.name}; nothing was applied"
+            )
+            _say(f"error: {told}; the lock is released, see `invoke status`")
             raise Exit(code=exc.exit_code) from None
         except KeyboardInterrupt:
-            print("error: interrupted; the lock is released, see `invoke status`", file=sys.stderr)
+            _say("error: interrupted; the lock is released, see `invoke status`")
             raise Exit(code=130) from None
 
     return wrapper
@@ -108,7 +129,7 @@ def _stage_task(name: str, doc: str):
             "strict": "lint warnings block the apply too",
         },
     )
-    @_guard
+    @_guard(writes=True)
     def run(c, env=None, yes=False, force=False, wait=False, json=False, strict=False):
         from . import report, stages
 
@@ -122,6 +143,7 @@ def _stage_task(name: str, doc: str):
             ui.info(outcome.message)
 
     run.__doc__ = doc
+    run.__name__ = name
     return run
 
 
@@ -133,22 +155,32 @@ finalize = _stage_task("finalize", "Drop the old provider's records, raise TTLs,
 @task(
     help={
         **ENV_HELP,
-        "snapshot": "snapshot id (default: undo the latest stage)",
+        "snapshot": "snapshot id, a unique prefix of one, or latest: restore it exactly",
         "yes": "apply without asking",
+        "force": "also overwrite RRsets someone changed after the run being undone",
+        "state": "where the runs kept their state (DIR or s3://BUCKET/PREFIX), for a "
+        "rollback when the environment file cannot be read",
         "json": "print the outcome as JSON",
     }
 )
-@_guard
-def rollback(c, env=None, snapshot=None, yes=False, json=False):
-    """Restore the RRsets of a snapshot exactly (values and TTLs)."""
+@_guard(writes=True)
+def rollback(c, env=None, snapshot=None, yes=False, force=False, state=None, json=False):
+    """Undo the latest stage (only where DNS still holds what it wrote), or restore a snapshot."""
     from . import report, stages
+    from .write_settings import load_for_rollback
 
     ui = report.ConsoleUI(as_json=json)
-    outcome = stages.run_rollback(_env(env), ui, snapshot_id=snapshot, yes=yes)
+    settings = load_for_rollback(env, state=state, warn=ui.warn)
+    outcome = stages.run_rollback(settings, ui, snapshot_id=snapshot, yes=yes, force=force)
     if json:
         report.print_json(report.outcome_doc(outcome))
     else:
         ui.info(outcome.message)
+    if outcome.conflicts:
+        _say(f"error: rollback left {len(outcome.conflicts)} RRset(s) that someone changed "
+             f"since the run; review them, then `invoke rollback --env {settings.name} --force` "
+             "to overwrite them")  # fmt: skip
+        raise Exit(code=1)
 
 
 @task(
@@ -215,13 +247,21 @@ def status(c, env=None, json=False):
         report.print_status(doc)
 
 
-@task(help={**ENV_HELP, "yes": "remove the lock without asking"})
-@_guard
-def unlock(c, env=None, yes=False):
+@task(
+    help={
+        **ENV_HELP,
+        "yes": "remove the lock without asking",
+        "force": "remove it even when its holder is still running",
+    }
+)
+@_guard(writes=True)
+def unlock(c, env=None, yes=False, force=False):
     """Remove a stale lock left by a run that died (confirms first, naming the holder)."""
     from . import report, views
+    from .write_settings import load_for_rollback
 
-    views.unlock(_env(env), report.ConsoleUI(), yes=yes)
+    ui = report.ConsoleUI()
+    views.unlock(load_for_rollback(env, warn=ui.warn), ui, yes=yes, force=force)
 
 
 @task(help={"env": "only the profiles and senders this environment uses", "json": "print JSON"})

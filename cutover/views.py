@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import math
 from typing import Any
 
 from .config import Environment
@@ -84,18 +83,24 @@ def status_doc(env: Environment) -> dict[str, Any]:
     units = journal.stack(entries)
     opens = journal.gate_opens(units)
     current = journal.current_stage(units)
+    top = units[-1] if units else None
     doc: dict[str, Any] = {
         "env": env.name,
         "current_stage": current,
         "next_stage": journal.next_stage(units),
-        "incomplete_stage": units[-1].stage if units and not units[-1].complete else None,
+        "incomplete_stage": top.stage if top and top.open else None,
+        "open_run": None,
+        "journal_problems": list(getattr(state, "journal_problems", [])),
         "stack": [
             {
                 "stage": u.stage,
                 "complete": u.complete,
+                "state": u.last.state,
                 "applied_at": u.applied_at,
                 "snapshots": u.snapshots,
                 "forced": u.forced,
+                "applied_zones": [z for r in u.runs for z in r.applied],
+                "unknown_zones": u.last.unknown(),
             }
             for u in units
         ],
@@ -107,8 +112,17 @@ def status_doc(env: Environment) -> dict[str, Any]:
         if env.validation.nameservers == "none"
         else "authoritative servers",
     }
+    if top is not None and top.open:
+        doc["open_run"] = {
+            "stage": top.stage,
+            "run": top.last.id,
+            "state": top.last.state,
+            "applied_zones": list(top.last.applied),
+            "unknown_zones": top.last.unknown(),
+            "message": journal.describe_open(top, env.name),
+        }
     if opens is not None and current == "prepare":
-        left = max(0, math.ceil((opens - utcnow()).total_seconds()))  # never says open early
+        left = journal.seconds_left(opens, utcnow())  # never says open early
         doc["cutover_gate"] = {"opens_at": iso(opens), "seconds_left": left, "open": left == 0}
     snaps = [s for s in state.list_snapshots() if s.get("valid")]
     if snaps:
@@ -130,7 +144,7 @@ def status_doc(env: Environment) -> dict[str, Any]:
     return doc
 
 
-def unlock(env: Environment, ui, yes: bool = False) -> None:
+def unlock(env: Environment, ui, yes: bool = False, force: bool = False) -> None:
     from .state import get_state
 
     state = get_state(env)

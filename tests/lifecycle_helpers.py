@@ -59,3 +59,21 @@ def fast_demo(project: Path, old_ttl: int = 2, cutover_ttl: int = 1) -> None:
 def journal(project: Path, env: str = "demo") -> list[dict]:
     path = project / ".cutover" / env / "journal.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def runs(project: Path, env: str = "demo") -> list[dict]:
+    """The journal read as runs, written independently of cutover.journal: one dict per `began`
+    with its stage, kind, the zones applied, and the event that closed it (None: died)."""
+    return runs_of(journal(project, env))
+
+
+def runs_of(entries: list[dict]) -> list[dict]:
+    out: dict[str, dict] = {}
+    for e in entries:
+        if e["event"] == "began":
+            out[e["run"]] = {**e, "applied": [], "end": None}
+        elif e["event"] == "zone_applied":
+            out[e["run"]]["applied"].append(e["zone"])
+        elif e.get("run") in out:
+            out[e["run"]]["end"] = e
+    return list(out.values())

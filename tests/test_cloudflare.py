@@ -25,7 +25,7 @@ from tests.cloudflare_fixtures import (  # noqa: F401  (fixtures)
     write_env,
 )
 from tests.conftest import run_cli
-from tests.lifecycle_helpers import journal
+from tests.lifecycle_helpers import runs
 
 BATCH = "/dns_records/batch"
 
@@ -88,7 +88,7 @@ def test_lifecycle_three_zones_one_batch_each_and_exact_rollback(project, emulat
         assert state[(z, "MX")] == [(f"{dashed}.mail.protection.outlook.com", 0, 60, False)]
         assert state[(f"autodiscover.{z}", "CNAME")] == [("autodiscover.outlook.com", None, 60, False)]  # fmt: skip
         assert unmanaged_ids(emulator, z) == keep[z]
-    assert journal(project, "cf")[-1]["forced"] is True  # past the TTL gate, on the record
+    assert runs(project, "cf")[-1]["forced"] is True  # past the TTL gate, on the record
 
     r = cli(project, cf_env, "rollback", "--env", "cf", "--yes")
     outputs.append(r)
@@ -291,7 +291,7 @@ def test_automatic_ttl_counts_as_the_300_s_cloudflare_serves_for_the_gate(
     write_env(project, environment())
     r = cli(project, cf_env, "prepare", "--env", "cf", "--yes")
     assert r.returncode == 0, r.stderr
-    entry = [e for e in journal(project, "cf") if e["event"] == "applied"][-1]
+    entry = [r for r in runs(project, "cf") if r["kind"] == "stage"][-1]
     assert entry["t_old"] == 300
     r = cli(project, cf_env, "cutover", "--env", "cf", "--yes")
     assert r.returncode == 1 and "gate opens at" in r.stderr

@@ -12,7 +12,7 @@ import time
 import yaml
 
 from tests.conftest import REPO, run_cli
-from tests.lifecycle_helpers import fast_demo, journal, zone_state
+from tests.lifecycle_helpers import fast_demo, journal, runs, zone_state
 
 
 def test_cutover_gate_refuses_early_then_opens_after_t_old(project, cli):
@@ -31,14 +31,17 @@ def test_cutover_gate_refuses_early_then_opens_after_t_old(project, cli):
     time.sleep(status["cutover_gate"]["seconds_left"] + 0.5)
     r = cli("cutover", "--env", "demo", "--yes")
     assert r.returncode == 0, r.stderr
-    assert [e["stage"] for e in journal(project)] == ["prepare", "cutover"]
+    assert [(r["stage"], r["end"]["event"]) for r in runs(project)] == [
+        ("prepare", "completed"),
+        ("cutover", "completed"),
+    ]
 
 
 def test_force_is_warned_and_journaled(project, cli):
     assert cli("prepare", "--env", "demo", "--yes").returncode == 0
     r = cli("cutover", "--env", "demo", "--yes", "--force")
     assert r.returncode == 0 and "--force" in r.stderr + r.stdout
-    entry = journal(project)[-1]
+    entry = runs(project)[-1]
     assert entry["stage"] == "cutover" and entry["forced"] is True
     assert "gate" in entry["forced_reason"]
     status = json.loads(cli("status", "--env", "demo", "--json").stdout)
@@ -105,9 +108,10 @@ def test_failure_on_second_zone_then_rerun_then_rollback_restores_all(project):
     assert zone_state(project, "a.test") != original["a.test"]  # zone 1 changed
     assert zone_state(project, "b.test") == original["b.test"]
     assert zone_state(project, "c.test") == original["c.test"]  # zone 3 untouched
-    failed = journal(project)[-1]
-    assert failed["event"] == "failed" and failed["zones"] == ["a.test."]
-    assert failed["failed_zone"] == "b.test." and failed["snapshot"]
+    failed = runs(project)[-1]
+    assert failed["end"]["event"] == "failed" and failed["applied"] == ["a.test."]
+    assert failed["end"]["zone"] == "b.test." and failed["snapshot"]
+    assert "DNS was changed in a.test" in r.stderr and "invoke rollback --env demo" in r.stderr
 
     status = json.loads(run_cli(project, "status", "--env", "demo", "--json").stdout)
     assert status["incomplete_stage"] == "prepare" and status["next_stage"] == "prepare"
@@ -186,7 +190,8 @@ def test_sigint_while_verifying_an_apply_keeps_the_snapshot_and_frees_the_lock(p
     assert proc.returncode != 0
     assert not (project / ".cutover" / "demo" / "lock").exists()
     assert len(list(project.glob(".cutover/demo/snapshots/*.json"))) == 1
-    assert journal(project)[-1]["event"] == "failed"
+    assert runs(project)[-1]["end"]["event"] == "interrupted"
+    assert proc.returncode == 130, proc.stderr.read()
     env["validation"] = {"nameservers": "auto"}
     (project / "environments" / "demo.yaml").write_text(yaml.safe_dump(env))
     r = cli("rollback", "--env", "demo", "--yes")
@@ -226,7 +231,7 @@ def test_status_reports_stage_served_records_and_snapshot(project, cli):
         "v=spf1 include:_spf.google.com include:spf.protection.outlook.com ~all"
     ]
     assert doc["latest_snapshot"]["stage"] == "prepare"
-    assert doc["latest_snapshot"]["id"] == journal(project)[-1]["snapshot"]
+    assert doc["latest_snapshot"]["id"] == runs(project)[-1]["snapshot"]
     assert doc["cutover_gate"]["opens_at"].endswith("Z")
     text = cli("status", "--env", "demo")
     assert "current stage prepare" in text.stdout and "example.org" in text.stdout
@@ -240,7 +245,8 @@ def test_a_stage_that_changed_nothing_is_still_a_step_of_the_undo_stack(project,
     shutil.rmtree(project / ".cutover")  # the zones are prepared, but by someone else
     r = cli("prepare", "--env", "demo", "--yes")
     assert r.returncode == 0 and "nothing to change" in r.stdout
-    assert journal(project)[-1]["stage"] == "prepare" and journal(project)[-1]["snapshot"] is None
+    last = runs(project)[-1]
+    assert last["stage"] == "prepare" and last["snapshot"] is None and last["changes"] == {}
     assert cli("cutover", "--env", "demo", "--yes", "--wait").returncode == 0
     assert cli("rollback", "--env", "demo", "--yes").returncode == 0
     assert zone_state(project, "example.com")[("example.com.", "MX")][1] == ["1 smtp.google.com."]

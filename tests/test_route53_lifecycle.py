@@ -6,6 +6,7 @@ import json
 
 from tests.aws_helpers import BUCKET, PREFIX, SECRET, demo_zone_text, write_route53_env
 from tests.conftest import run_cli
+from tests.lifecycle_helpers import runs_of
 
 pytest_plugins = ["tests.aws_fixtures"]
 
@@ -85,7 +86,9 @@ def test_route53_lifecycle_prepare_cutover_finalize_and_exact_rollback(project, 
     assert sum(k.startswith(f"{PREFIX}/{env}/snapshots/") for k in objects) == 6
     assert f"{PREFIX}/{env}/lock" not in objects
     journal = [json.loads(x) for x in objects[f"{PREFIX}/{env}/journal.jsonl"].splitlines()]
-    assert [e["event"] for e in journal] == ["applied"] * 3 + ["rolled_back"] * 3
+    assert [(r["kind"], r["end"]["event"]) for r in runs_of(journal)] == [
+        ("stage", "completed")
+    ] * 3 + [("rollback", "rolled_back")] * 3
     for body in objects.values():
         assert SECRET.encode() not in body
     local = project / ".cutover"

@@ -69,4 +69,5 @@ CODES: dict[str, str] = {
     "MX_NOT_PROFILE": "the MX set is not the target profile's at or after cutover",
     "MTA_STS_PRESENT": "MTA-STS is published: the policy file must list the new MX hosts first",
     "TLSRPT_SYNTAX": "the TLS-RPT record does not parse",
+    "TTL_CUTOVER_ABOVE_LIVE": "ttl.cutover is above a live TTL, which is kept (never raised)",
 }

@@ -1,0 +1,119 @@
+"""Compare-and-swap restores: put `before` back only where the live record is what the run wrote.
+
+A rollback on a bad night must not undo a colleague's fix. For every RRset a run changed the
+journal holds `before` and `after`; the live RRset decides:
+
+- live == after: the run's write is still there, restore `before`;
+- live == before: already restored (or never written: a zone whose write was in doubt);
+- anything else: someone wrote it since. Left alone and reported, unless `--force`.
+
+In a shared RRset (the apex TXT) the comparison is on the values the run changed plus any SPF
+value, and the TTL; every other value (a `google-site-verification=` added since) is carried
+through untouched and never blocks the rollback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .plan import Change, Plan, is_spf
+from .records import RRset, value_key
+
+
+@dataclass(frozen=True)
+class Written:
+    """One RRset a unit changed: as it was before its first run, as its last run left it."""
+
+    zone: str
+    before: RRset | None
+    after: RRset | None
+    shared: bool = False
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.before or self.after).key  # type: ignore[union-attr]
+
+
+@dataclass(frozen=True)
+class Conflict:
+    zone: str
+    key: tuple[str, str]
+    live: RRset | None
+    wrote: RRset | None
+
+    def line(self) -> str:
+        live = " | ".join(self.live.texts()) if self.live else "(absent)"
+        return f"{self.key[0]} {self.key[1]}: changed since the run (now {live})"
+
+
+def written_by(runs: Iterable) -> dict[str, dict[tuple[str, str], Written]]:
+    """Per zone, what the runs wrote or may have written: earliest before, latest after."""
+    out: dict[str, dict[tuple[str, str], Written]] = {}
+    for run in runs:
+        for zone in run.written():
+            slot = out.setdefault(zone, {})
+            for data in run.began.changes.get(zone, []):
+                change = Change.from_dict(data)
+                first = slot.get(change.key)
+                before = first.before if first else change.before
+                slot[change.key] = Written(zone, before, change.after, bool(data.get("shared")))
+    return out
+
+
+def _owned(rrset: RRset | None, changed: frozenset[str]) -> frozenset[str]:
+    if rrset is None:
+        return frozenset()
+    return frozenset(k for k in rrset.value_keys() if k in changed or is_spf(k))
+
+
+def restore(w: Written, live: RRset | None, force: bool) -> tuple[RRset | None, Conflict | None]:
+    """What the RRset becomes (the live one when nothing is to change) and any conflict."""
+    if not w.shared:
+        if live == w.before:
+            return live, None
+        if live == w.after or force:
+            return w.before, None
+        return live, Conflict(w.zone, w.key, live, w.after)
+    rtype = w.key[1]
+    before = {value_key(rtype, v): v for v in (w.before.values if w.before else ())}
+    after = {value_key(rtype, v): v for v in (w.after.values if w.after else ())}
+    changed = frozenset(before.keys() ^ after.keys())
+
+    def state(r: RRset | None) -> tuple[int | None, frozenset[str]]:
+        return (r.ttl if r else None, _owned(r, changed))
+
+    if state(live) == state(w.before):
+        return live, None
+    if state(live) != state(w.after) and not force:
+        return live, Conflict(w.zone, w.key, live, w.after)
+    ours = _owned(live, changed)
+    kept = [v for v in (live.values if live else ()) if value_key(rtype, v) not in ours]
+    values = kept + [v for k, v in before.items() if k in _owned(w.before, changed)]
+    if not values:
+        return None, None
+    ttl = w.before.ttl if w.before else (live or w.after).ttl  # type: ignore[union-attr]
+    return RRset(w.key[0], rtype, ttl, tuple(values)), None
+
+
+def plan_restore(
+    zone: str, wrote: dict[tuple[str, str], Written], live: Iterable[RRset], force: bool
+) -> tuple[Plan, list[Conflict]]:
+    """The rollback plan of one zone (changes made against the live records) and its conflicts."""
+    now = {r.key: r for r in live}
+    plan = Plan(zone=zone, stage="rollback")
+    conflicts = []
+    for key, w in sorted(wrote.items()):
+        current = now.get(key)
+        target, conflict = restore(w, current, force)
+        if conflict is not None:
+            conflicts.append(conflict)
+        elif target != current:
+            plan.changes.append(Change(current, target))
+    plan.result = {k: r for k, r in now.items() if k in wrote}
+    for c in plan.changes:
+        if c.after is None:
+            plan.result.pop(c.key, None)
+        else:
+            plan.result[c.key] = c.after
+    return plan, conflicts
