@@ -15,10 +15,14 @@ class CutoverError(Exception):
     #: a lost answer re-read and found unchanged); the pipeline says "nothing was applied" only then.
     nothing_written = False
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, hint: str | None = None, *, nothing_written: bool | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        if nothing_written is not None:
+            self.nothing_written = nothing_written
 
     def line(self) -> str:
         return f"{self.message}; {self.hint}" if self.hint else self.message

@@ -319,7 +319,8 @@ class CloudflareProvider(Provider):
             problem = ttl_problem(change.after.ttl) if change.after else None
             if problem:
                 raise ConfigError(
-                    f"{zone}: {change.key[0]} {change.key[1]}: TTL {problem}; nothing was applied"
+                    f"{zone}: {change.key[0]} {change.key[1]}: TTL {problem}; nothing was applied",
+                    nothing_written=True,
                 )
         names = {c.key[0] for c in plan.changes}
         zid = self._zone_id(zone)
@@ -374,6 +375,7 @@ class CloudflareProvider(Provider):
                 f"{zone}: the Cloudflare batch failed ({failure}); "
                 f"read back {grace:.0f}s later: nothing was applied",
                 "run the same stage again",
+                nothing_written=True,
             )
         raise ProviderError(
             f"{zone}: the Cloudflare batch failed ({failure}) and the live records match neither "

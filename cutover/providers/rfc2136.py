@@ -322,6 +322,7 @@ class RFC2136Provider(Provider):
             raise ProviderError(
                 f"{self._where(zone)}: update {_rcode_text(response)}; nothing was applied",
                 _rcode_hint(rcode),
+                nothing_written=True,
             )
         self._check_served(zone, plan)
         return ChangeRef(zone=zone, id=str(self.serial(zone)))
@@ -358,17 +359,20 @@ class RFC2136Provider(Provider):
             raise ProviderError(
                 f"{where}: the server rejected the TSIG signature (BADSIG); nothing was applied",
                 "check that the secret in tsig.secret_env matches the server's key",
+                nothing_written=True,
             ) from exc
         except dns.tsig.PeerBadKey as exc:
             raise ProviderError(
                 f"{where}: the server does not know TSIG key {self.settings.tsig.name if self.settings.tsig else '?'}"
                 " (BADKEY); nothing was applied",
                 "check tsig.name and tsig.algorithm against the server's key",
+                nothing_written=True,
             ) from exc
         except dns.tsig.PeerBadTime as exc:
             raise ProviderError(
                 f"{where}: the server rejected the TSIG time (BADTIME); nothing was applied",
                 "check the clocks of this machine and the server",
+                nothing_written=True,
             ) from exc
         except (dns.tsig.BadSignature, dns.tsig.PeerError) as exc:
             raise ProviderError(
