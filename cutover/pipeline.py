@@ -145,14 +145,19 @@ def _execute(env, target: Target, ui: UI, state: StateBackend, provider: Provide
             record(state, began)
             record(state, target.close(began.run, outcome, 0))
         return outcome
-    _keep_settings(env, state)
-    outcome.snapshot = take_snapshot(env, state, target.label, todo, provider)
+    try:
+        _keep_settings(env, state)
+        outcome.snapshot = take_snapshot(env, state, target.label, todo, provider)
+    except CutoverError as exc:
+        exc.message += "; nothing was applied"
+        raise
     began = _began(target, forced, outcome, todo, t_old(provider, todo))
     outcome.run = began.run
-    record(state, began)
-    pause("after-snapshot")
     try:
+        record(state, began)
+        pause("after-snapshot")
         _apply(env, state, provider, target, todo, outcome, ui)
+        record(state, target.close(began.run, outcome, began.t_old))
     except signals.Interrupted as exc:
         _close_failed(state, Interrupted(began.run, iso(utcnow()), exc.name), exc)
         exc.message = _stopped(env, target, outcome, f"interrupted by {exc.name}", None)
@@ -164,7 +169,6 @@ def _execute(env, target: Target, ui: UI, state: StateBackend, provider: Provide
         exc.message = _stopped(env, target, outcome, exc.message, exc)
         exc.hint = None
         raise
-    record(state, target.close(began.run, outcome, began.t_old))
     return outcome
 
 
@@ -207,7 +211,12 @@ def _apply(env, state, provider: Provider, target: Target, todo: list[Plan], out
                 err.zone = plan.zone  # type: ignore[attr-defined]
                 raise err from exc
             pause(f"zone-written-{i}")
-            record(state, ZoneApplied(outcome.run, plan.zone, iso(utcnow()), ref.id))
+            try:
+                record(state, ZoneApplied(outcome.run, plan.zone, iso(utcnow()), ref.id))
+            except CutoverError as exc:
+                outcome.applied.append(plan.zone)  # written, whatever the journal could say
+                exc.message = f"{plan.zone} was applied but not journaled: {exc.message}"
+                raise
         refs.append(ref)
         outcome.applied.append(plan.zone)
         ui.info(f"{plan.zone}: applied {len(plan.changes)} change(s)")
