@@ -510,22 +510,26 @@ def test_a_read_only_state_directory_is_a_state_write_error(tmp_path, request):
         seed(directory)
         request.addfinalizer(lambda: subprocess.run(["umount", "-l", str(directory)], check=False))
         subprocess.run(["mount", "-o", "remount,ro", str(directory)], check=True)
-        st = state_at(str(directory), "t")
         reason = re.escape("Read-only file system (EROFS)")
-        with pytest.raises(StateWriteError, match=reason):
-            st.append_journal({"event": "x"})
-        with pytest.raises(StateWriteError, match=reason):
-            st.save_snapshot(snapshot_doc())
-        with pytest.raises(StateWriteError, match=reason):
-            st.acquire_lock({"pid": 1})
-        assert len(st.read_journal()) == len(SCENARIO_SEED) and st.read_lock() is None
-    else:  # no mount: a directory the (non-root) user may not write
-        directory.mkdir()
-        seed(directory)
-        directory.chmod(0o500)
-        request.addfinalizer(lambda: directory.chmod(0o700))
-        with pytest.raises(StateWriteError, match="Permission denied"):
-            state_at(str(directory), "t").save_snapshot(snapshot_doc())
+    else:  # no mount allowed: a state directory that cannot exist (fails as root too)
+        (tmp_path / "a-file").write_text("")
+        directory = tmp_path / "a-file" / "state"
+        reason = re.escape("Not a directory (ENOTDIR)")
+    st = (
+        state_at(str(directory), "t")
+        if directory.is_dir()
+        else LocalState(StateTarget("t", "local", {}, directory, "test"))
+    )
+    journal_before = st.read_journal()
+    with pytest.raises(StateWriteError, match=reason):
+        st.append_journal({"event": "x"})
+    with pytest.raises(StateWriteError, match=reason):
+        st.save_snapshot(snapshot_doc())
+    with pytest.raises(StateWriteError, match=reason):
+        st.acquire_lock({"pid": 1})
+    with pytest.raises(StateWriteError, match=reason):
+        st.save_settings({"provider": {}})
+    assert st.read_journal() == journal_before and st.read_lock() is None
 
 
 def test_state_write_error_is_a_provider_error_exit_3():

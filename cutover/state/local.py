@@ -97,7 +97,13 @@ class LocalState(StateBackend):
         self._lock_data: bytes | None = None
 
     def _mkdir(self, path: Path) -> None:
+        """Create `path` (0700) and its missing parents, each new entry fsynced in its parent."""
+        if path.is_dir():
+            return
+        missing = [path, *(p for p in path.parents if not p.exists())]
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for created in reversed(missing):
+            _fsync_dir(created.parent)
 
     # ------------------------------------------------------------------ snapshots
 

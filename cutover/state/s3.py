@@ -185,7 +185,8 @@ class S3State(StateBackend):
                 f"snapshot {self.where(key)} already exists; not overwriting it",
                 path=self.where(key),
             )
-        got = self._get(key)
+        with self._writing(key):  # a snapshot we cannot read back is one we did not write
+            got = self._get(key)
         try:
             if got is None:
                 raise ValueError("it is not there")
