@@ -64,3 +64,15 @@ class LockHeld(CutoverError):
     """Another run holds the environment's lock: exit 4."""
 
     exit_code = 4
+
+
+class StateWriteError(ProviderError):
+    """Snapshot, journal, lock or settings could not be written durably (a full disk, EIO, a
+    read-only file system, RLIMIT_FSIZE): exit 3. `path` and `reason` say where and why."""
+
+    def __init__(
+        self, message: str, hint: str | None = None, *, path: str = "", reason: str = ""
+    ) -> None:
+        super().__init__(message, hint)
+        self.path = path
+        self.reason = reason

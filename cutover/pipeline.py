@@ -26,7 +26,7 @@ from .providers import get_provider
 from .providers.base import Provider
 from .signals import critical, pause
 from .state import get_state
-from .state.base import StateBackend, iso, new_snapshot, utcnow, who
+from .state.base import StateBackend, StateWriteError, iso, new_snapshot, utcnow, who
 
 
 class UI(Protocol):
@@ -107,7 +107,11 @@ def locked(state: StateBackend, task: str) -> Iterator[None]:
         "task": task,
     }
     with critical():
-        state.acquire_lock(info)
+        try:
+            state.acquire_lock(info)
+        except StateWriteError as exc:
+            exc.message += "; nothing was applied"
+            raise
     try:
         yield
     finally:
@@ -117,7 +121,7 @@ def locked(state: StateBackend, task: str) -> Iterator[None]:
 
 def _execute(env, target: Target, ui: UI, state: StateBackend, provider: Provider, yes: bool):
     units = journal.stack(state.read_journal())
-    for problem in getattr(state, "journal_problems", []):
+    for problem in state.journal_problems:
         ui.warn(problem)
     forced = target.gate(units, ui)
     plans = target.plan(provider, units)
@@ -306,10 +310,8 @@ def _keep_settings(env, state: StateBackend) -> None:
     """A copy of where this environment writes, so a rollback works when the file is broken."""
     from .write_settings import settings_copy
 
-    save = getattr(state, "save_settings", None)
-    if save is not None:
-        with critical():
-            save(settings_copy(env))
+    with critical():
+        state.save_settings(settings_copy(env))
 
 
 def closing_completed(run: str, outcome: Outcome, t_old: int) -> Completed:

@@ -145,18 +145,49 @@ def status_doc(env: Environment) -> dict[str, Any]:
 
 
 def unlock(env: Environment, ui, yes: bool = False, force: bool = False) -> None:
+    """Remove the environment's lock after confirming, naming its holder. A corrupt (empty,
+    unreadable) lock is described and removable; a lock whose holder is on this host and dead
+    is called stale; a live holder on this host is refused (LockHeld, exit 4) unless `force`."""
+    from .errors import LockHeld
     from .state import get_state
+    from .state.base import describe_holder, lock_liveness
 
     state = get_state(env)
     holder = state.read_lock()
     if holder is None:
         ui.info(f"{env.name}: not locked")
         return
-    desc = (
-        f"{holder.get('owner', '?')} pid {holder.get('pid', '?')} on {holder.get('host', '?')}"
-        f" since {holder.get('started', '?')} ({holder.get('task', '?')})"
-    )
-    if not yes and not ui.confirm(f"Remove the lock held by {desc}?"):
+    where = state.lock_location
+    if holder.get("corrupt"):
+        what = f"empty/unreadable lock file {where} ({holder.get('detail', '?')})"
+        question = f"Remove the {what}, left by a run that died while taking it?"
+        done = f"{env.name}: {what} removed"
+    else:
+        desc = describe_holder(holder)
+        pid, host = holder.get("pid", "?"), holder.get("host", "?")
+        live = lock_liveness(holder)
+        if live == "alive" and not force:
+            raise LockHeld(
+                f"{env.name}: the lock {where} is held by a live run (pid {pid} on {host})",
+                "stop it first, or --force",
+            )
+        if live == "dead":
+            question = (
+                f"Remove the stale lock held by {desc}? (pid {pid} is not running on this host)"
+            )
+            done = f"{env.name}: stale lock held by {desc} removed"
+        elif live == "alive":
+            question = f"Remove the lock held by {desc}? That run is STILL RUNNING (--force)"
+            done = f"{env.name}: lock held by {desc}, a run still running, removed (--force)"
+        else:
+            question = f"Remove the lock held by {desc}?"
+            done = f"{env.name}: lock held by {desc} removed"
+    if not yes and not ui.confirm(question):
         raise UsageError("unlock not confirmed; the lock stays")
+    if state.read_lock() != holder:
+        raise LockHeld(
+            f"{env.name}: the lock {where} changed while unlock was asking; it stays",
+            f"run `invoke unlock --env {env.name}` again to see who holds it now",
+        )
     state.break_lock()
-    ui.info(f"{env.name}: lock held by {desc} removed")
+    ui.info(done)

@@ -30,6 +30,7 @@ from .config import (
     read_yaml,
 )
 from .errors import ConfigError, CutoverError
+from .state import StateTarget, open_state, parse_state_spec
 
 SECTIONS = ("provider", "state", "validation")
 
@@ -69,30 +70,15 @@ def from_sections(name: str, path: Path, root: Path, data: Any) -> Environment:
     )
 
 
-def state_spec(spec: str) -> StateConfig:
-    """`--state DIR` (the folder holding journal.jsonl) or `--state s3://bucket/prefix`."""
-    if spec.startswith("s3://"):
-        bucket, _, prefix = spec[len("s3://") :].partition("/")
-        if not bucket:
-            raise ConfigError(f"--state {spec}: no bucket", "use s3://BUCKET/PREFIX")
-        return StateConfig("s3", {"bucket": bucket, "prefix": prefix or "cutover"})
-    if not Path(spec).is_dir():
-        raise ConfigError(f"--state {spec}: no such directory", "point it at .cutover/<env>/")
-    return StateConfig("local", {"directory": str(Path(spec).resolve())})
-
-
-def _from_copy(name: str, root: Path, state: StateConfig, where: str) -> Environment | None:
-    from .state import get_state
-
-    probe = Environment(
-        name, environment_path(root, name), root, None, state, Migration("", "", []),  # type: ignore[arg-type]
-        300, 3600, {}, [], None, [],  # type: ignore[arg-type]
-    )  # fmt: skip
-    doc = get_state(probe).load_settings()
+def _from_copy(name: str, root: Path, target: StateTarget) -> Environment | None:
+    """The environment as the settings copy at `target` describes it, reading state there."""
+    doc = open_state(target).load_settings()
     if not isinstance(doc, dict):
         return None
-    env = from_sections(name, Path(f"{where} (settings copy)"), root, doc)
-    env.state = state  # read from where it was found, not where the copy says
+    env = from_sections(
+        name, Path(f"{target.label or target.directory} (settings copy)"), root, doc
+    )
+    env.state = StateConfig(target.backend, dict(target.options))  # where it was found
     return env
 
 
@@ -106,7 +92,7 @@ def load_for_rollback(
     root = Path(root or os.getcwd()).resolve()
     name = environment_name(name)
     if state:
-        env = _from_copy(name, root, state_spec(state), state)
+        env = _from_copy(name, root, parse_state_spec(state, name))
         if env is None:
             raise ConfigError(
                 f"--state {state}: no settings copy there (written by every applying run)",
@@ -125,7 +111,8 @@ def load_for_rollback(
                 return env
         except CutoverError:
             pass
-        env = _from_copy(name, root, StateConfig("local", {}), str(root / ".cutover" / name))
+        default = root / ".cutover" / name
+        env = _from_copy(name, root, StateTarget(name, "local", {}, default, str(default)))
         if env is None:
             raise ConfigError(
                 broken.message,
