@@ -1,13 +1,33 @@
-"""The `cutover` console script: the same Invoke collection as `invoke`, as one program."""
+"""The `cutover` console script: the same Invoke collection as `invoke`, as one program.
+
+Unlike Invoke's own `invoke` program (which exits 1 on a flag it cannot parse, the code this
+tool uses for drift), a parse error here exits 2, "bad input or usage", so a CI job can tell a
+typo in its workflow from DNS that is wrong.
+"""
 
 from __future__ import annotations
 
-from invoke import Program
+from invoke import Exit, ParseError, Program
 
 from . import __version__
 from .tasks import ns
 
-program = Program(namespace=ns, version=__version__, name="cutover", binary="cutover")
+
+class CutoverProgram(Program):
+    def parse_core(self, argv) -> None:
+        try:
+            super().parse_core(argv)
+        except ParseError as exc:
+            raise Exit(f"error: {exc}; see `cutover --help`", code=2) from None
+
+    def parse_tasks(self) -> None:
+        try:
+            super().parse_tasks()
+        except ParseError as exc:
+            raise Exit(f"error: {exc}; see `cutover --help TASK`", code=2) from None
+
+
+program = CutoverProgram(namespace=ns, version=__version__, name="cutover", binary="cutover")
 
 
 def main() -> None:

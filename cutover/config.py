@@ -8,7 +8,6 @@ reading it is often in the middle of a change window. Unknown keys are errors: a
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from .addresses import parse_address
 from .errors import ConfigError
 from .profiles import available_profiles
 from .records import fqdn
+from .state.base import PLAIN_ENV
 
 PROVIDER_OPTIONS: dict[str, set[str]] = {
     "zonefile": {"directory", "standins"},
@@ -155,16 +155,13 @@ def environment_path(root: Path, name: str) -> Path:
     return root / "environments" / f"{name}.yaml"
 
 
-ENV_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
-
-
 def environment_name(name: str | None) -> str:
     """The environment's name: plain, so `--env ../environments/t` cannot run beside `--env t`
     on a second lock and state directory."""
     name = name or os.environ.get("CUTOVER_ENV")
     if not name:
         raise ConfigError("no environment given", "pass --env NAME or set CUTOVER_ENV")
-    if not ENV_NAME.fullmatch(name) or ".." in name:
+    if not PLAIN_ENV.fullmatch(name) or ".." in name:
         raise ConfigError(
             f"environment name {name!r} is not a plain name (letters, digits, _ . -)",
             "pass the name of a file in environments/ without its path or .yaml",

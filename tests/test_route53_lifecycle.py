@@ -97,3 +97,23 @@ def test_route53_lifecycle_prepare_cutover_finalize_and_exact_rollback(project, 
     for r in outputs:
         assert SECRET not in r.stdout + r.stderr
     assert BUCKET  # the bucket the env names is the one inspected above
+
+
+def test_rollback_from_a_runner_with_no_environment_file_reads_the_settings_kept_in_s3(
+    project, aws, standins
+):
+    """A CI runner that has the repository but not a readable environment file (it was being
+    edited when things went wrong): `--state s3://bucket/prefix` finds the settings copy that
+    the run kept beside its journal, and the rollback restores Route53 exactly (read by boto3)."""
+    env, zids = _setup(project, aws, standins, zones=ZONES[:2])
+    original = {z: aws.dump(zid) for z, zid in zids.items()}
+    assert _cli(project, aws, "prepare", "--env", env, "--yes").returncode == 0
+    assert {z: aws.dump(zid) for z, zid in zids.items()} != original
+    (project / "environments" / f"{env}.yaml").write_text("provider: {type: route53\n")
+    r = _cli(project, aws, "rollback", "--env", env, "--yes")
+    assert r.returncode == 2 and "--state" in r.stderr, r.stderr  # no local state to look in
+    r = _cli(project, aws, "rollback", "--env", env, "--yes", "--state", f"s3://{BUCKET}/{PREFIX}")
+    assert r.returncode == 0, r.stderr
+    assert {z: aws.dump(zid) for z, zid in zids.items()} == original
+    kept = json.loads(aws.state_objects()[f"{PREFIX}/{env}/settings.json"])
+    assert kept["provider"] == {"type": "route53"} and SECRET not in json.dumps(kept)
