@@ -436,6 +436,38 @@ def test_sigterm_during_the_gate_countdown_applies_nothing_and_frees_the_lock(pr
     assert doc["lock"] is None
 
 
+def test_sigterm_as_soon_as_the_lock_is_taken_still_releases_it(project):
+    """No pause point here: the signal is sent the moment the lock file appears, which lands
+    it in or just after taking the lock. Wherever it lands, the run must end with 143 and
+    leave no lock behind (the message says "the lock is released"). Five tries, because where
+    exactly it lands varies; a correct run passes every one."""
+    lock = lock_path(project)
+    for attempt in range(5):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from cutover.cli import main; main()"]
+            + ["prepare", "--env", "demo", "--yes"],
+            cwd=project,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + PAUSE_DEADLINE
+            while not lock.exists():  # a tight poll: the window is a few milliseconds
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "prepare never took the lock"
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
+        assert proc.returncode == 143, f"attempt {attempt}: {proc.returncode}\n{out}\n{err}"
+        assert not lock.exists(), f"attempt {attempt}: lock left behind; the run said: {err}"
+
+
 # ------------------------------------------------------------------ Route53 (moto)
 
 
