@@ -242,7 +242,7 @@ def test_prepare_killed_at_a_point_then_rollback_restores_every_zone(project, si
     "point", ["after-snapshot", "zone-written-1", "zone-written-3", "after-zone-2"]
 )
 def test_the_exit_line_of_an_interrupted_run_names_the_zones_it_changed(project, point):
-    """ "nothing was applied" only when true; every zone whose write happened is named."""
+    """The line says "nothing was applied" only when true, and names every zone written."""
     _three_zone_project(project)
     code, out, err = kill_at(project, point, signal.SIGTERM, "prepare", "--env", "demo", "--yes")
     assert code == 143, err
