@@ -106,17 +106,20 @@ def locked(state: StateBackend, task: str) -> Iterator[None]:
         "started": iso(utcnow()),
         "task": task,
     }
-    with critical():
-        try:
-            state.acquire_lock(info)
-        except StateWriteError as exc:
-            exc.message += "; nothing was applied"
-            raise
+    acquired = False
     try:
+        with critical():  # a signal here is raised when the block ends: after `acquired`
+            try:
+                state.acquire_lock(info)
+            except StateWriteError as exc:
+                exc.message += "; nothing was applied"
+                raise
+            acquired = True
         yield
     finally:
-        with critical():
-            state.release_lock()
+        if acquired:
+            with critical():
+                state.release_lock()
 
 
 def _execute(env, target: Target, ui: UI, state: StateBackend, provider: Provider, yes: bool):
@@ -215,14 +218,13 @@ def _apply(env, state, provider: Provider, target: Target, todo: list[Plan], out
                 err.zone = plan.zone  # type: ignore[attr-defined]
                 raise err from exc
             pause(f"zone-written-{i}")
+            outcome.applied.append(plan.zone)  # written, whatever the journal can say
             try:
                 record(state, ZoneApplied(outcome.run, plan.zone, iso(utcnow()), ref.id))
             except CutoverError as exc:
-                outcome.applied.append(plan.zone)  # written, whatever the journal could say
                 exc.message = f"{plan.zone} was applied but not journaled: {exc.message}"
                 raise
         refs.append(ref)
-        outcome.applied.append(plan.zone)
         ui.info(f"{plan.zone}: applied {len(plan.changes)} change(s)")
         pause(f"after-zone-{i}")
     pause("after-last-zone")

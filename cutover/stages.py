@@ -219,9 +219,10 @@ def _rollback_target(env: Environment, state, snapshot_id: str | None, force: bo
         if any(r.legacy for r in top.runs):  # an old journal: only its snapshots can restore
             return _exact_plans(provider, [state.load_snapshot(s) for s in reversed(top.snapshots)])
         plans = []
+        doubtful = undo.unknown_zones(top.runs)
         for zone, wrote in sorted(undo.written_by(top.runs).items()):
             live = provider.read(zone, sorted({k[0] for k in wrote}))
-            zone_plan, conflicts = undo.plan_restore(zone, wrote, live, force)
+            zone_plan, conflicts = undo.plan_restore(zone, wrote, live, force, zone in doubtful)
             plans.append(zone_plan)
             target.conflicts += conflicts
         return plans

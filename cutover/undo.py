@@ -47,6 +47,13 @@ class Conflict:
         return f"{self.key[0]} {self.key[1]}: changed since the run (now {live})"
 
 
+def unknown_zones(runs: Iterable) -> set[str]:
+    """Zones some run may have written with no `zone_applied` from any run to say so."""
+    runs = list(runs)
+    applied = {z for r in runs for z in r.applied}
+    return {z for r in runs for z in r.unknown()} - applied
+
+
 def written_by(runs: Iterable) -> dict[str, dict[tuple[str, str], Written]]:
     """Per zone, what the runs wrote or may have written: earliest before, latest after."""
     out: dict[str, dict[tuple[str, str], Written]] = {}
@@ -67,29 +74,41 @@ def _owned(rrset: RRset | None, changed: frozenset[str]) -> frozenset[str]:
     return frozenset(k for k in rrset.value_keys() if k in changed or is_spf(k))
 
 
+def _changed(w: Written) -> frozenset[str]:
+    """The values of a shared RRset the run changed (added or removed)."""
+    rtype = w.key[1]
+    before = {value_key(rtype, v) for v in (w.before.values if w.before else ())}
+    after = {value_key(rtype, v) for v in (w.after.values if w.after else ())}
+    return frozenset(before ^ after)
+
+
+def _ours(w: Written, r: RRset | None) -> tuple[int | None, frozenset[str]]:
+    """What a rollback compares in a shared RRset: its TTL, our values and any SPF value."""
+    return (r.ttl if r else None, _owned(r, _changed(w)))
+
+
+def holds_after(w: Written, live: RRset | None) -> bool:
+    """Whether the live RRset is (in the values we own) what the run wrote."""
+    return _ours(w, live) == _ours(w, w.after) if w.shared else live == w.after
+
+
 def restore(w: Written, live: RRset | None, force: bool) -> tuple[RRset | None, Conflict | None]:
     """What the RRset becomes (the live one when nothing is to change) and any conflict."""
-    if not w.shared:
-        if live == w.before:
-            return live, None
-        if live == w.after or force:
-            return w.before, None
-        return live, Conflict(w.zone, w.key, live, w.after)
-    rtype = w.key[1]
-    before = {value_key(rtype, v): v for v in (w.before.values if w.before else ())}
-    after = {value_key(rtype, v): v for v in (w.after.values if w.after else ())}
-    changed = frozenset(before.keys() ^ after.keys())
-
-    def state(r: RRset | None) -> tuple[int | None, frozenset[str]]:
-        return (r.ttl if r else None, _owned(r, changed))
-
-    if state(live) == state(w.before):
+    already = _ours(w, live) == _ours(w, w.before) if w.shared else live == w.before
+    if already:
         return live, None
-    if state(live) != state(w.after) and not force:
+    if not holds_after(w, live) and not force:
         return live, Conflict(w.zone, w.key, live, w.after)
-    ours = _owned(live, changed)
+    if not w.shared:
+        return w.before, None
+    rtype = w.key[1]
+    ours = _owned(live, _changed(w))
     kept = [v for v in (live.values if live else ()) if value_key(rtype, v) not in ours]
-    values = kept + [v for k, v in before.items() if k in _owned(w.before, changed)]
+    values = kept + [
+        v
+        for v in (w.before.values if w.before else ())
+        if value_key(rtype, v) in _owned(w.before, _changed(w))
+    ]
     if not values:
         return None, None
     ttl = w.before.ttl if w.before else (live or w.after).ttl  # type: ignore[union-attr]
@@ -97,11 +116,21 @@ def restore(w: Written, live: RRset | None, force: bool) -> tuple[RRset | None, 
 
 
 def plan_restore(
-    zone: str, wrote: dict[tuple[str, str], Written], live: Iterable[RRset], force: bool
+    zone: str,
+    wrote: dict[tuple[str, str], Written],
+    live: Iterable[RRset],
+    force: bool,
+    unknown: bool = False,
 ) -> tuple[Plan, list[Conflict]]:
-    """The rollback plan of one zone (changes made against the live records) and its conflicts."""
+    """The rollback plan of one zone (changes made against the live records) and its conflicts.
+
+    `unknown`: the run may or may not have written this zone (it died around that write). A
+    zone's write is one atomic change, so if no RRset holds what the run wrote, the run never
+    wrote it: the zone is left alone, whatever someone changed there since."""
     now = {r.key: r for r in live}
     plan = Plan(zone=zone, stage="rollback")
+    if unknown and not any(holds_after(w, now.get(k)) for k, w in wrote.items()):
+        return plan, []
     conflicts = []
     for key, w in sorted(wrote.items()):
         current = now.get(key)
