@@ -151,6 +151,22 @@ class _Checker:
         return out
 
 
+def only_domains(env: Environment, names: list[str]) -> Environment:
+    """The environment limited to `names` (`--domain`, for the read-only tasks)."""
+    if not names:
+        return env
+    known = {d.name for d in env.domains}
+    wanted = [fqdn(n).rstrip(".") for n in names]
+    unknown = [n for n in wanted if n not in known]
+    if unknown:
+        raise ConfigError(
+            f"--domain {unknown[0]}: not a domain of {env.path}",
+            f"domains: {', '.join(sorted(known))}",
+        )
+    env.domains = [d for d in env.domains if d.name in wanted]
+    return env
+
+
 def environment_path(root: Path, name: str) -> Path:
     return root / "environments" / f"{name}.yaml"
 

@@ -7,6 +7,7 @@ document that CI can parse.
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from datetime import datetime
@@ -95,6 +96,12 @@ class ConsoleUI:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         converged, total = report.pairs()
+        if not self.console.is_terminal:
+            last = getattr(self, "_last_line", 0.0)
+            if final or time.monotonic() - last >= TICK:
+                self.info(f"propagation: {converged} of {total} zone×server pairs serve the change")
+                self._last_line = time.monotonic()
+            return
         bar = getattr(self, "_bar", None)
         if bar is None:
             if final:
@@ -115,6 +122,9 @@ class ConsoleUI:
             self._bar = None
 
     def countdown(self, until: datetime, label: str) -> None:
+        if not self.console.is_terminal:
+            self._plain_countdown(until, label)
+            return
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         total = max((until - utcnow()).total_seconds(), 0.0)
@@ -131,6 +141,20 @@ class ConsoleUI:
                 time.sleep(min(left, 0.25))
         self.console.print(f"{label}: gate open", markup=False)
 
+    def _plain_countdown(self, until: datetime, label: str) -> None:
+        """No terminal (a CI log): one plain line now and one every TICK seconds, so a job that
+        waits an hour for TTLs says what it waits for and how long, instead of nothing."""
+        next_line = 0.0
+        while (left := (until - utcnow()).total_seconds()) > 0:
+            if time.monotonic() >= next_line:
+                self.info(f"{label}: {math.ceil(left)}s left (gate opens at {iso(until)})")
+                next_line = time.monotonic() + TICK
+            time.sleep(min(left, 0.25))
+        self.info(f"{label}: gate open")
+
+
+TICK = 30.0
+
 
 def print_json(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n")
@@ -138,6 +162,7 @@ def print_json(doc: Any) -> None:
 
 def outcome_doc(outcome) -> dict[str, Any]:
     return {
+        "ok": not outcome.conflicts,
         "stage": outcome.stage,
         "changed": outcome.changed,
         "applied_zones": outcome.applied,
@@ -281,3 +306,71 @@ def print_findings(stage: str, findings: list[Any]) -> None:
     console.print(
         f"lint {stage}: {errors} error(s), {len(findings) - errors} warning(s)", markup=False
     )
+
+
+def plan_summary(stage: str, plans: list[Plan], findings: list[Any]) -> str:
+    from .planfile import counts
+
+    n = counts(plans)
+    errors = sum(1 for f in findings if f.severity == "error")
+    warnings = len(findings) - errors
+    return (
+        f"{stage}: {n['zones_changed']} of {n['zones']} zone(s) change: {n['create']} to add, "
+        f"{n['update']} to change, {n['delete']} to remove; {errors} lint error(s), "
+        f"{warnings} warning(s)"
+    )
+
+
+def print_plan(env: str, stage: str, plans: list[Plan], findings: list[Any]) -> None:
+    ui = ConsoleUI()
+    ui.info(f"plan for {env}: stage {stage}, {len(plans)} zone(s)")
+    ui.show_plans(plans, findings)
+    ui.info(plan_summary(stage, plans, findings))
+
+
+def plan_doc(env: str, stage: str, plans: list[Plan], findings: list[Any], failing) -> dict:
+    from .planfile import counts
+
+    return {
+        "schema": "mailcutover.plan/1",
+        "ok": not failing,
+        "env": env,
+        "stage": stage,
+        "counts": counts(plans),
+        "changes_pending": any(plans),
+        "plans": [p.to_dict() for p in plans],
+        "findings": [f.to_dict() for f in findings],
+    }
+
+
+def plan_markdown(env: str, stage: str, plans: list[Plan], findings: list[Any]) -> str:
+    """The plan for a pull request comment: one table per zone, then the findings."""
+    out = [
+        f"### mailcutover plan: `{env}`, stage `{stage}`",
+        "",
+        plan_summary(stage, plans, findings),
+        "",
+    ]
+    for plan in plans:
+        if not plan:
+            out.append(f"- `{plan.zone}`: no changes")
+            continue
+        out += [
+            "",
+            f"#### `{plan.zone}`",
+            "",
+            "| | name | type | TTL | values |",
+            "|---|---|---|---|---|",
+        ]
+        for c in plan.changes:
+            sign = {"create": "+", "delete": "-", "update": "~"}[c.action]
+            ttl = f"{c.before.ttl} → {c.after.ttl}" if c.before and c.after else c.rrset.ttl
+            before = set(c.before.texts()) if c.before else set()
+            after = set(c.after.texts()) if c.after else set()
+            values = [f"+ `{v}`" if v not in before else f"- `{v}`" if v not in after else f"`{v}`"
+                      for v in sorted(before | after)]  # fmt: skip
+            name = relative(c.key[0], plan.zone)
+            out.append(f"| {sign} | `{name}` | {c.key[1]} | {ttl} | {'<br>'.join(values)} |")
+    if findings:
+        out += ["", "#### Lint", ""] + [f"- {f.line()}" for f in findings]
+    return "\n".join(out) + "\n"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from . import journal, undo
+from . import journal, planfile, undo
 from .config import Environment
 from .errors import ChecksFailed, UsageError
 from .pipeline import (
@@ -133,8 +133,16 @@ def run_stage(
     force: bool = False,
     wait: bool = False,
     strict: bool = False,
+    saved: tuple[str, dict[str, Any]] | None = None,
 ) -> Outcome:
+    """Run one stage; `saved` (path, document) applies exactly a saved plan or refuses."""
     st = get_stage(stage)
+
+    def plan(provider: Provider, units: list[journal.Unit]) -> list[Plan]:
+        plans = build_plans(env, provider, st)
+        if saved is not None:
+            planfile.check_same(saved[1], env, plans, saved[0])
+        return plans
 
     def not_yet_in_place(units: list[journal.Unit]) -> bool:
         unit = journal.find(units, st.name)
@@ -144,7 +152,7 @@ def run_stage(
         label=st.name,
         kind="stage",
         gate=_stage_gate(env, st, force=force, wait=wait),
-        plan=lambda provider, units: build_plans(env, provider, st),
+        plan=plan,
         lint=lambda plans, provider: lint(env, st, plans, provider),
         close=closing_completed,
         strict=strict,
@@ -208,7 +216,8 @@ def _rollback_target(env: Environment, state, snapshot_id: str | None, force: bo
 
     def plan(provider: Provider, units: list[journal.Unit]) -> list[Plan]:
         if not units:
-            raise ChecksFailed("nothing to roll back: no stage is in place", "see `invoke status`")
+            target.unchanged = "rollback: nothing to roll back, no stage is in place"
+            return []
         top = units[-1]
         target.undoes = [r.id for r in top.runs]
         target.unchanged = (
@@ -228,6 +237,7 @@ def _rollback_target(env: Environment, state, snapshot_id: str | None, force: bo
         return plans
 
     target.plan = plan
+    target.record_unchanged = bool  # an empty stack has nothing to mark undone
     return target
 
 

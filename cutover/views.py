@@ -64,7 +64,13 @@ def serve(env: Environment, port: int) -> None:
 
     provider = get_provider(env)
     folders = [provider.directory] + ([provider.standins] if provider.standins else [])
-    server = DNSServer(folders, port=port)
+    try:
+        server = DNSServer(folders, port=port)
+    except OSError as exc:
+        raise UsageError(
+            f"serve: cannot listen on 127.0.0.1:{port}: {exc.strerror}",
+            "pick another --port (one not in use; below 1024 needs root)",
+        ) from None
     zones = ", ".join(sorted(p.stem for f in folders for p in f.glob("*.zone")))
     print(f"serving {zones} on 127.0.0.1:{server.port} (UDP and TCP); Ctrl-C to stop", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
