@@ -7,18 +7,29 @@ typo in its workflow from DNS that is wrong.
 
 from __future__ import annotations
 
-from invoke import Exit, ParseError, Program
+import os
+
+from invoke import Argument, Exit, ParseError, Program
 
 from . import __version__
 from .tasks import ns
 
 
 class CutoverProgram(Program):
+    def core_args(self) -> list[Argument]:
+        root = Argument(
+            names=("root",),
+            help="the infrastructure repo (default: the nearest folder up with environments/)",
+        )
+        return [*super().core_args(), root]
+
     def parse_core(self, argv) -> None:
         try:
             super().parse_core(argv)
         except ParseError as exc:
             raise Exit(f"error: {exc}; see `cutover --help`", code=2) from None
+        if self.args.root.value:
+            os.environ["CUTOVER_ROOT"] = self.args.root.value
 
     def parse_tasks(self) -> None:
         try:

@@ -88,7 +88,8 @@ class Environment:
 
     @property
     def state_dir(self) -> Path:
-        return Path(self.state.options.get("directory") or self.root / ".cutover" / self.name)
+        given = self.state.options.get("directory")
+        return self.root / given if given else self.root / ".cutover" / self.name
 
     def domain(self, name: str) -> Domain:
         for d in self.domains:
@@ -200,9 +201,22 @@ def read_yaml(path: Path) -> Any:
         raise ConfigError(f"{where}: invalid YAML: {problem}", "fix the file") from exc
 
 
+def project_root(root: Path | str | None = None) -> Path:
+    """The infrastructure repo: `--root`/$CUTOVER_ROOT, else the nearest folder upwards from
+    the working directory that has `environments/` (so the tool runs from any subfolder)."""
+    given = root or os.environ.get("CUTOVER_ROOT")
+    if given:
+        return Path(given).resolve()
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "environments").is_dir():
+            return folder
+    return here
+
+
 def load_environment(name: str | None, root: Path | None = None) -> Environment:
     """Read and validate one environment; raises ConfigError with a one-line message."""
-    root = Path(root or os.getcwd()).resolve()
+    root = project_root(root)
     name = environment_name(name)
     path = environment_path(root, name)
     if not path.is_file():

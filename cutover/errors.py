@@ -76,3 +76,22 @@ class StateWriteError(ProviderError):
         super().__init__(message, hint)
         self.path = path
         self.reason = reason
+
+
+#: `plan --detailed-exitcode`: the plan is valid and changes are pending (Terraform's 2 is our
+#: "bad input", so it gets a code of its own)
+CHANGES_PENDING = 5
+
+#: every exit code of the command line, as the README's table states them (a test compares)
+EXIT_CODES: dict[int, str] = {
+    0: "done, in sync, or nothing to do",
+    ChecksFailed.exit_code: "checks failed: drift, not propagated, lint errors, a gate closed, "
+    "a rollback that left someone's later edit alone, a saved plan that no longer matches",
+    UsageError.exit_code: "bad input or usage: flags, the environment file, a template, a path",
+    ProviderError.exit_code: "provider, network or state failure (a full disk)",
+    LockHeld.exit_code: "the environment's lock is held by another run",
+    CHANGES_PENDING: "`plan --detailed-exitcode`: changes are pending",
+    129: "stopped by SIGHUP (journaled as interrupted)",
+    130: "stopped by SIGINT (journaled as interrupted)",
+    143: "stopped by SIGTERM (journaled as interrupted)",
+}

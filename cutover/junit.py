@@ -11,35 +11,61 @@ from pathlib import Path
 
 from .verify.propagation import Report
 
+ANSWERLESS = {"TIMEOUT", "UNREACHABLE"}
+
 
 def junit_xml(report: Report) -> bytes:
+    """Failures are wrong DNS; errors are servers that did not answer (CI shows them apart);
+    each lint finding on what is served is its own testcase, failing when it is an error."""
     cases: dict[tuple[str, str, str], list] = {}
     for f in report.findings:
         cases.setdefault((f.zone, f.name, f.type), []).append(f)
-    failures = sum(1 for fs in cases.values() if any(f.required and not f.ok for f in fs))
-    suite = ET.Element(
-        "testsuite",
-        name=f"mailcutover validate {report.env} ({report.stage})",
-        tests=str(len(cases)),
-        failures=str(failures),
-        errors="0",
-        time=f"{report.elapsed:.3f}",
-    )
+    suite = ET.Element("testsuite", name=f"mailcutover validate {report.env} ({report.stage})")
+    failures = errors = 0
     for (zone, name, rtype), fs in sorted(cases.items()):
         case = ET.SubElement(suite, "testcase", classname=zone.rstrip("."), name=f"{name} {rtype}")
         bad = [f for f in fs if f.required and not f.ok]
-        if bad:
+        silent = [f for f in bad if f.status in ANSWERLESS]
+        wrong = [f for f in bad if f.status not in ANSWERLESS]
+        if wrong:
+            failures += 1
             failure = ET.SubElement(
                 case,
                 "failure",
-                type=bad[0].status,
-                message=f"{len(bad)} of {len(fs)} server(s) disagree: "
-                + ", ".join(f"{f.server} {f.status}" for f in bad),
+                type=wrong[0].status,
+                message=f"{len(wrong)} of {len(fs)} server(s) disagree: "
+                + ", ".join(f"{f.server} {f.status}" for f in wrong),
             )
-            failure.text = "\n".join(f.line() for f in bad)
+            failure.text = "\n".join(f.line() for f in wrong)
+        elif silent:
+            errors += 1
+            error = ET.SubElement(
+                case,
+                "error",
+                type=silent[0].status,
+                message=f"{len(silent)} of {len(fs)} server(s) did not answer: "
+                + ", ".join(f"{f.server} {f.status}" for f in silent),
+            )
+            error.text = "\n".join(f.line() for f in silent)
         advisory = [f for f in fs if not f.required and not f.ok]
         if advisory:
             ET.SubElement(case, "system-out").text = "\n".join(f.line() for f in advisory)
+    for finding in report.policy:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=f"lint.{finding.domain}",
+            name=f"{finding.code} {finding.record}",
+        )
+        if finding.severity == "error":
+            failures += 1
+            ET.SubElement(case, "failure", type=finding.code, message=finding.line())
+        else:
+            ET.SubElement(case, "system-out").text = finding.line()
+    suite.set("tests", str(len(suite)))
+    suite.set("failures", str(failures))
+    suite.set("errors", str(errors))
+    suite.set("time", f"{report.elapsed:.3f}")
     ET.indent(suite)
     return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
 

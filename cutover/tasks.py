@@ -137,6 +137,7 @@ def plan(c, env=None, stage=None, json=False, markdown=False, out=None, detailed
     5 (with --detailed-exitcode) changes are pending.
     """
     from . import planfile, report, stages
+    from .errors import CHANGES_PENDING
     from .verify.policy import blocking
 
     environment = _env(env, domain)
@@ -154,7 +155,7 @@ def plan(c, env=None, stage=None, json=False, markdown=False, out=None, detailed
         raise _fail(f"plan: {len(failing)} lint finding(s) block {stage}; first: "
                     f"{failing[0].line()}", 1, False)  # fmt: skip
     if detailed_exitcode and any(plans):
-        raise Exit(code=5)
+        raise Exit(code=CHANGES_PENDING)
 
 
 @ctask(
@@ -358,12 +359,11 @@ def unlock(c, env=None, yes=False, force=False):
 @_guard
 def profiles(c, env=None, json=False):
     """List every mail provider profile and sender overlay with the inputs each declares."""
-    from pathlib import Path
-
     from . import catalog, report
+    from .config import project_root
 
     only = catalog.used_by(_env(env)) if env else None
-    doc = catalog.catalog_doc(Path.cwd(), only)
+    doc = catalog.catalog_doc(project_root(), only)
     if json:
         report.print_json(doc)
     else:

@@ -10,7 +10,6 @@ the file only ever names the environment variables that hold them). `--state DIR
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from .config import (
     parse_provider,
     parse_state,
     parse_validation,
+    project_root,
     read_yaml,
 )
 from .errors import ConfigError, CutoverError
@@ -89,7 +89,7 @@ def load_for_rollback(
     warn: Callable[[str], None] = lambda message: None,
 ) -> Environment:
     """The environment's write settings, from the file if it is whole, else as far as it goes."""
-    root = Path(root or os.getcwd()).resolve()
+    root = project_root(root)
     name = environment_name(name)
     if state:
         env = _from_copy(name, root, parse_state_spec(state, name))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import REPO, run_cli
 from tests.lifecycle_helpers import fast_demo, zone_state
 
 ZONES = ("example.com", "example.org")
@@ -217,3 +217,34 @@ def test_invoke_debug_prints_no_credentials(project, tmp_path):
     assert r.returncode == 3, r.stderr[-2000:]
     assert "invoke.program" in r.stderr  # debug logging was on
     assert secret_id not in r.stderr + r.stdout and token not in r.stderr + r.stdout
+
+
+def test_runs_from_a_subfolder_or_with_root(project, tmp_path):
+    sub = project / "demo" / "zones"
+    r = run_cli(sub, "plan", "--env", "demo")
+    assert r.returncode == 0 and r.stdout.startswith("plan for demo"), r.stderr
+    r = run_cli(tmp_path, "--root", str(project), "prepare", "--env", "demo", "--yes")
+    assert r.returncode == 0, r.stderr
+    assert (project / ".cutover" / "demo" / "journal.jsonl").exists()  # state under the root
+    assert zone_state(project, "example.com")[("example.com.", "MX")][0] == 5
+
+
+def test_the_readme_exit_code_table_is_the_code():
+    import re
+
+    from cutover.errors import (
+        EXIT_CODES,
+        ChecksFailed,
+        CutoverError,
+        LockHeld,
+        ProviderError,
+        UsageError,
+    )
+    from cutover.signals import HANDLED
+
+    readme = (REPO / "README.md").read_text()
+    table = dict(re.findall(r"^\| (\d+) \| (.+) \|$", readme.split("## Exit codes")[1], re.M))
+    assert {int(k): v for k, v in table.items()} == EXIT_CODES
+    for cls in (CutoverError, ChecksFailed, UsageError, ProviderError, LockHeld):
+        assert cls.exit_code in EXIT_CODES
+    assert {128 + s for s in HANDLED} <= set(EXIT_CODES)

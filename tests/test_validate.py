@@ -82,7 +82,8 @@ def test_two_servers_in_sync_pass_then_a_wrong_mx_on_one_fails(cut_over, knot_fa
     ]
     assert b.address in failed[0].find("failure").get("message")
     assert a.address not in failed[0].find("failure").get("message")
-    assert int(suite.get("tests")) == wanted and suite.get("failures") == "1"
+    assert int(suite.get("tests")) == wanted + len(doc["policy"])  # lint findings are cases too
+    assert suite.get("failures") == "1" and suite.get("errors") == "0"
 
 
 def test_missing_dkim_selector_and_ttl_still_high(cut_over, knot_factory):
@@ -127,15 +128,23 @@ def test_lame_server_and_silent_server_are_their_own_findings(cut_over, knot_fac
     }
 
 
-def test_no_server_reachable_exits_3(cut_over):
+def test_no_server_reachable_exits_3(cut_over, tmp_path):
     root, _ = cut_over
+    junit = tmp_path / "dark.xml"
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
         silent.bind(("127.0.0.1", 0))
         env = write_env(root, "dark", [f"127.0.0.1:{silent.getsockname()[1]}"])
-        r, doc = validate(root, env)
+        r, doc = validate(root, env, "--junit", str(junit))
     assert r.returncode == 3, r.stderr
     assert "no authoritative server answered" in r.stderr
     assert not doc["ok"] and doc["exit_code"] == 3
+    suite = ET.parse(junit).getroot()  # a silent server is an error for CI, not a failure
+    assert suite.get("failures") == "0" and int(suite.get("errors")) > 0
+    assert all(
+        c.find("error") is not None
+        for c in suite.iter("testcase")
+        if "lint." not in c.get("classname")
+    )
 
 
 def test_wait_converges_when_the_lagging_server_catches_up(cut_over, knot_factory):
