@@ -8,6 +8,7 @@ typo in its workflow from DNS that is wrong.
 from __future__ import annotations
 
 import os
+import sys
 
 from invoke import Argument, Exit, ParseError, Program
 
@@ -42,4 +43,10 @@ program = CutoverProgram(namespace=ns, version=__version__, name="cutover", bina
 
 
 def main() -> None:
-    program.run()
+    try:
+        program.run()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `cutover --list | head`: the reader left; say nothing, and keep Python's exit-time
+        # flush from printing a traceback about it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -358,7 +358,10 @@ def unlock(c, env=None, yes=False, force=False):
 @ctask(help={"env": "only the profiles and senders this environment uses", "json": "print JSON"})
 @_guard
 def profiles(c, env=None, json=False):
-    """List every mail provider profile and sender overlay with the inputs each declares."""
+    """List every mail provider profile and sender overlay with the inputs each declares.
+
+    Exit codes: 0, or 2 bad input.
+    """
     from . import catalog, report
     from .config import project_root
 

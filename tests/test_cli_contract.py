@@ -248,3 +248,33 @@ def test_the_readme_exit_code_table_is_the_code():
     for cls in (CutoverError, ChecksFailed, UsageError, ProviderError, LockHeld):
         assert cls.exit_code in EXIT_CODES
     assert {128 + s for s in HANDLED} <= set(EXIT_CODES)
+
+
+def test_every_task_refuses_an_unknown_flag_and_an_unknown_environment_in_one_line(cli):
+    from cutover.tasks import ns
+
+    for name in sorted(ns.task_names):
+        r = cli(name, "--no-such-flag")
+        assert r.returncode == 2, (name, r.stderr)
+        assert "Traceback" not in r.stderr and "error:" in r.stderr
+        r = cli("--help", name)
+        assert r.returncode == 0 and "Exit codes" in r.stdout, name
+        if name == "profiles":
+            continue  # lists profiles without an environment
+        r = cli(name, "--env", "nope", "--yes") if name in {"prepare", "cutover", "finalize",
+            "rollback", "unlock"} else cli(name, "--env", "nope")  # fmt: skip
+        assert r.returncode == 2, (name, r.stdout, r.stderr)
+        assert "no environment file" in _one_line(r)
+
+
+def test_a_closed_pipe_is_quiet(project):
+    r = subprocess.run(
+        f"'{sys.executable}' -c 'from cutover.cli import main; main()' render --env demo | head -1",
+        shell=True,
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.stdout.count("\n") == 1 and r.stderr == "", r.stderr
