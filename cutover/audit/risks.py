@@ -11,10 +11,9 @@ from typing import Any
 
 from ..records import relative, txt_join
 from ..render import STAGES, wants
-from ..verify.spf import LOOKUP_LIMIT
 from .collect import Inventory
 from .selectors import profile_selectors, selector_of
-from .spfbudget import SpfView, dropped, third_party
+from .spfbudget import LOOKUP_LIMIT, SpfView, dropped, third_party
 
 SEVERITIES = ("high", "medium", "low", "info")
 
@@ -99,20 +98,30 @@ def assess(env, dr, inv: Inventory, spf: SpfView, policy: str | None) -> list[Ri
 
 def _spf_risks(env, dr, spf: SpfView) -> list[Risk]:
     out = []
-    planned = spf.planned_count
-    if planned.lookups is not None and planned.lookups > LOOKUP_LIMIT:
+    live = spf.live_eval
+    if live.verdict in ("permerror", "temperror"):
+        what = ("SPF fails for every sender today" if live.verdict == "permerror"
+                else "SPF could not be evaluated")  # fmt: skip
+        out.append(Risk("SPF_LIVE_PERMERROR" if live.verdict == "permerror" else "SPF_LIVE_ERROR",
+                        "high" if live.verdict == "permerror" else "medium", "@ TXT",
+                        f"{what}: {live.error}",
+                        "prepare publishes one record, the union below; check that every "
+                        "mechanism listed as dropped is really gone, or add it to keep_spf"))  # fmt: skip
+    planned = spf.planned_eval
+    if planned.lookups > LOOKUP_LIMIT:
         out.append(Risk("SPF_OVER_BUDGET", "high", "@ TXT",
                         f"the SPF union prepare publishes costs {planned.lookups} DNS lookups "
                         f"(limit {LOOKUP_LIMIT}: receivers return permerror); costliest: "
-                        f"{planned.costliest or 'unknown'}",
+                        f"{planned.costliest() or 'unknown'}",
                         "drop an include from migration.keep_spf or a sender, or replace one "
                         "with its ip4/ip6 ranges, before prepare"))  # fmt: skip
-    elif planned.lookups is not None and planned.lookups >= LOOKUP_LIMIT - 1:
+    elif planned.lookups >= LOOKUP_LIMIT - 1:
         out.append(Risk("SPF_NEAR_BUDGET", "low", "@ TXT",
                         f"the SPF union costs {planned.lookups} of {LOOKUP_LIMIT} lookups",
                         "a provider adding one include to its own record breaks SPF; trim it"))  # fmt: skip
-    if planned.error:
-        out.append(Risk("SPF_PLANNED_ERROR", "high", "@ TXT", planned.error,
+    other = [p.message for p in planned.problems if p.code != "SPF_TOO_MANY_LOOKUPS"]
+    if other:
+        out.append(Risk("SPF_PLANNED_ERROR", "high", "@ TXT", "; ".join(other),
                         "fix the include names in the profiles or keep_spf"))  # fmt: skip
     declared = {s.profile for s in dr.senders}
     for term in dropped(spf):
