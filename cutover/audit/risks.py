@@ -307,24 +307,27 @@ def _wildcards(env, dr, inv: Inventory) -> list[Risk]:
                     "nothing to delete there; an explicit record the plan adds at one of them "
                     "takes precedence over the wildcard (RFC 4592)"))  # fmt: skip
     planned = {w.name for st in STAGES for w in wants(env, dr, st) if w.values}
+    creates: dict[str, list[str]] = {}  # new empty non-terminal -> the planned names making it
     for name in sorted(planned):
         if inv.exists(name):
             continue
         for ent in ancestors(name, inv.zone):
             if inv.exists(ent):
                 break
-            lost = [n for n in covered if n.endswith("." + ent) and n not in planned]
-            if lost:
-                names = ", ".join(relative(n, inv.zone) for n in lost[:8])
-                more = f" and {len(lost) - 8} more" if len(lost) > 8 else ""
-                out.append(Risk("WILDCARD_SHADOWED", "medium",
-                                f"{relative(ent, inv.zone)} (empty non-terminal)",
-                                f"the plan creates {relative(name, inv.zone)}, which makes "
-                                f"{relative(ent, inv.zone)} exist: the wildcard stops answering "
-                                f"for {names}{more} (RFC 4592 §2.2.2)",
-                                "if anything relies on those answers, publish them as explicit "
-                                "records before prepare"))  # fmt: skip
+            if any(n.endswith("." + ent) and n not in planned for n in covered):
+                creates.setdefault(ent, []).append(name)
                 break
+    for ent, names in sorted(creates.items()):
+        lost = [n for n in covered if n.endswith("." + ent) and n not in planned]
+        shown = ", ".join(relative(n, inv.zone) for n in lost[:8])
+        more = f" and {len(lost) - 8} more" if len(lost) > 8 else ""
+        new = ", ".join(relative(n, inv.zone) for n in names)
+        out.append(Risk("WILDCARD_SHADOWED", "medium",
+                        f"{relative(ent, inv.zone)} (empty non-terminal)",
+                        f"the plan creates {new}, which makes {relative(ent, inv.zone)} exist: "
+                        f"the wildcard stops answering for {shown}{more} (RFC 4592 §2.2.2)",
+                        "if anything relies on those answers, publish them as explicit records "
+                        "before prepare"))  # fmt: skip
     return out
 
 

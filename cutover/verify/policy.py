@@ -96,7 +96,8 @@ def _dkim(dr, rrsets, lookup: Lookup, zone: str, stage: str) -> list[Finding]:
                 )  # fmt: skip
             continue
         for value in values:
-            for p in dkim.check_key(value, signing=name in signing):
+            expected = dkim.revocation_expected(dr, name)
+            for p in dkim.check_key(value, signing=name in signing, revocation_expected=expected):
                 # an old selector being retired is reported, but its flaws are not ours to block on
                 sev = p.severity if name in signing else "warning"
                 out.append(Finding(p.code, sev, dr.domain.name, record, p.message, p.hint))
