@@ -239,3 +239,28 @@ def test_an_empty_key_where_the_target_signs_stays_an_error():
     found = check_key("v=DKIM1; p=", signing=True, revocation_expected=False)
     assert [(p.code, p.severity) for p in found] == [("DKIM_KEY_REVOKED", "error")]
     assert check_key("v=DKIM1; p=", signing=True, revocation_expected=True) == []
+
+
+# ---------------------------------------------------------------- a resolver behind a stale server
+
+
+def test_resolver_behind_a_lagging_server_says_its_upstream_is_stale(
+    project, knot_factory, bind_factory, unbound_factory
+):
+    cut = ZONE.replace("2026112401", "2026112402").replace(
+        "@ 3600 IN MX 1 smtp.google.com.", "@ 5 IN MX 0 example-com.mail.protection.outlook.com."
+    )
+    knot = knot_factory({**server_zones(project), "example.com": cut})  # cutover applied
+    bind = bind_factory(server_zones(project))  # a secondary that never got it
+    unbound = unbound_factory({"example.com": bind.address})  # whose upstream is BIND
+    write_audit_env(project, knot, standins_address())
+    set_env(project, validation={"nameservers": [knot.address, bind.address],
+                                 "resolvers": [unbound.address], "timeout": 5})  # fmt: skip
+    r = run_cli(project, "validate", "--env", ENV, "--stage", "cutover", "--json",
+                env={SECRET_ENV: knot.key_secret})  # fmt: skip
+    findings = json.loads(r.stdout)["findings"]
+    stale = next(f for f in findings if f["role"] == "resolver" and f["type"] == "MX"
+                 and f["zone"] == "example.com.")  # fmt: skip
+    assert stale["status"] == "STALE"
+    assert "upstream is stale" in stale["message"] and bind.address in stale["message"]
+    assert "s more" not in stale["message"]  # no countdown: the answer will be refreshed
