@@ -83,6 +83,9 @@ def test_two_servers_that_disagree_give_the_same_audit_in_either_order(
         assert f"{bind.address} serves TTL 3600" in mx_risk["detail"]
         seen.append((d["t_old"], sorted(found), d["server"], d["serials"]))
     assert seen[0] == seen[1]
+    text = run_cli(project, "audit", "--env", ENV, env={SECRET_ENV: knot.key_secret}).stdout
+    assert f"Servers: {bind.address} serial 2026112401, {knot.address} serial 2026112402" in text
+    assert "[high] SERVERS_DISAGREE @ MX" in text
 
 
 def test_a_silent_server_beside_answering_ones_is_named(project, knot_factory):
