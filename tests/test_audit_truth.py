@@ -188,6 +188,17 @@ def test_a_wildcard_cname_is_not_a_record_to_delete(project, knot_factory):
     made, lost = shadow["detail"].split(" stops answering for ")
     assert "creates selector1._domainkey, selector2._domainkey, which" in made
     assert "selector1" not in lost and "and 20 more" in lost  # 30 probed, 28 not planned
+    # lint says the same about the stage, asking Knot through the lint resolvers
+    set_env(project, lint={"resolvers": [knot.address]})
+    r = run_cli(project, "lint", "--env", ENV, "--stage", "prepare", "--json",
+                env={SECRET_ENV: knot.key_secret})  # fmt: skip
+    found = [f for f in json.loads(r.stdout)["findings"] if f["code"] == "WILDCARD_SHADOWED"]
+    assert [(f["domain"], f["record"], f["severity"]) for f in found] == [
+        ("example.com", "_domainkey (empty non-terminal)", "warning")
+    ]
+    assert (
+        "selector1._domainkey, selector2._domainkey makes _domainkey exist" in found[0]["message"]
+    )
 
 
 def test_wildcard_txt_is_no_mta_sts_or_tlsrpt_record(project, knot_factory):

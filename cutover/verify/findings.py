@@ -70,4 +70,5 @@ CODES: dict[str, str] = {
     "MX_NOT_PROFILE": "the MX set is not the target profile's at or after cutover",
     "MTA_STS_PRESENT": "MTA-STS is published: the policy file must list the new MX hosts first",
     "TLSRPT_SYNTAX": "the TLS-RPT record does not parse",
+    "WILDCARD_SHADOWED": "a new name makes an empty non-terminal where a wildcard answers today",
 }

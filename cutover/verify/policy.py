@@ -16,6 +16,7 @@ from .findings import CODES, Finding
 from .lookup import Lookup, lint_addresses
 from .mx import check_mx
 from .spf import check_spf
+from .wildcards import check_wildcard_shadow
 
 __all__ = ["CODES", "Finding", "lint_plans", "lint_zone", "blocking"]
 
@@ -60,6 +61,7 @@ def lint_zone(
     out += check_mx(domain, rrsets.get((zone, "MX")), lookup, stage=stage, profile_mx=dr.new.mx)
     out += _dkim(dr, rrsets, lookup, zone, stage)
     out += check_tls_policies(domain, lookup, stage=stage)
+    out += check_wildcard_shadow(domain, zone, rrsets, lookup)
     return out
 
 
