@@ -200,6 +200,7 @@ async def _read_server(
 
 async def _read_zone(questions: list[Key], inv: Inventory, sem: asyncio.Semaphore) -> None:
     inv.probe_label = PROBE + secrets.token_hex(4)
+    inv.serials = dict.fromkeys(inv.servers)  # in the order configured, whoever answers first
     asked = with_wildcard_probes(questions, inv.zone, inv.probe_label)
     results = await asyncio.gather(*(_read_server(a, asked, inv, sem) for a in inv.servers))
     answered = {a: r for a, r in zip(inv.servers, results, strict=True) if r is not None}
