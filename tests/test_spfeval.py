@@ -264,3 +264,32 @@ def test_fixture_is_the_suite_section_with_its_licence():
     text = SUITE.read_text()
     assert "All rights reserved." in text and "description: Processing limits" in text
     assert Path(spf.__file__).name == "spf.py"
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "%{d}",
+        "%{d2}",
+        "%{dr}",
+        "%{d1r}",
+        "%{o}",
+        "_spf.%{d3}",
+        "%{d-}x.%{o2}",
+        "%%.%{d}",
+        "%{D}",
+        "%{o}.%_x",
+    ],  # fmt: skip
+)
+def test_d_and_o_macros_expand_as_pyspf_expands_them(spec):
+    q = spf.query(i="192.0.2.1", s="someone@mail.example.com", h="mx.example.org")
+    q.d = "sub.mail.example.com"  # inside an include, %{d} is the include's domain
+    ours_, missing = spfeval.expand(spec, "sub.mail.example.com", "mail.example.com")
+    assert missing == [] and ours_ == q.expand(spec)
+
+
+def test_macros_that_need_a_message_are_not_expanded():
+    assert spfeval.expand("%{i}._ip.%{d}", "example.com", "example.com") == (None, ["i"])
+    assert spfeval.expand("%{l}.%{s}.%{h}", "example.com", "example.com")[1] == ["l", "s", "h"]
+    with pytest.raises(spfeval.SpfSyntaxError):
+        spfeval.expand("%{q}.example.com", "example.com", "example.com")
