@@ -275,6 +275,8 @@ def parse(record: str) -> _Parsed:
             modifiers[name] = value
             if name in ("redirect", "exp"):
                 _check_domain_spec(value)
+            elif "%" in value:  # §6: an unknown modifier is ignored, but its macros must parse
+                expand(value, "x.invalid", "x.invalid")
             continue
         m = _MECHANISM.match(token)
         if not m:
@@ -294,8 +296,10 @@ def parse(record: str) -> _Parsed:
                 ip = ipaddress.ip_address(addr)
                 if ip.version != (4 if name == "ip4" else 6):
                     raise ValueError
-                if prefix and not (
-                    prefix.isdigit() and int(prefix) <= (32 if name == "ip4" else 128)
+                if "/" in rest and not (
+                    prefix.isdigit()
+                    and prefix == str(int(prefix))
+                    and int(prefix) <= (32 if name == "ip4" else 128)
                 ):
                     raise ValueError
             except ValueError as exc:

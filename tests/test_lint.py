@@ -141,6 +141,28 @@ def test_includes_are_counted_inside_and_through_macros(project, cli, lint_dns):
     )
 
 
+def test_spf_syntax_and_uncounted_macro_includes(lookup):
+    from cutover.verify.spf import check_spf
+
+    def codes(text: str) -> list[tuple[str, str]]:
+        txt = RRset("example.org.", "TXT", 300, (f'"{text}"',))
+        found = check_spf("example.org", txt, [], lookup, zone="example.org.")
+        return [(f.code, f.severity) for f in found]
+
+    assert codes("v=spf1 include:%{i}._spf.chain.example -all") == [
+        ("SPF_MACRO_UNCOUNTED", "warning")
+    ]
+    assert codes("v=spf1 exists:%{i}._spf.chain.example -all") == []  # one lookup, counted
+    assert codes("v=spf1 ip4:192.0.2.0/ -all") == [("SPF_SYNTAX", "error")]
+    assert codes("v=spf1 ip4:192.0.2.0/33 -all") == [("SPF_SYNTAX", "error")]
+    assert codes("v=spf1 foo:bar -all") == [("SPF_SYNTAX", "error")]
+    assert codes("v=spf1 x-note=%{z} -all") == [("SPF_SYNTAX", "error")]
+    assert codes("v=spf1 redirect=a.chain.example redirect=b.chain.example") == [
+        ("SPF_SYNTAX", "error")
+    ]
+    assert codes("v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 -all") == []
+
+
 def test_unreachable_lint_resolver_exits_3(project, cli):
     import socket
 
