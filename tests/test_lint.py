@@ -205,6 +205,9 @@ def test_dmarc_typo_is_its_own_finding(lookup):
     typo = RRset("_dmarc.example.org.", "TXT", 300, ("v=DMARC1; p=rejected",))
     found = check_dmarc("example.org", typo, lookup, zone="example.org.", stage="finalize")
     assert [(f.code, f.severity) for f in found] == [("DMARC_INVALID_TAG_VALUE", "error")]
+    other = RRset("_dmarc.example.org.", "TXT", 300, ("v=DMARC10; p=reject",))  # no version tag
+    found = check_dmarc("example.org", other, lookup, zone="example.org.", stage="finalize")
+    assert [f.code for f in found] == ["DMARC_MISSING"]
     ok = RRset("_dmarc.example.org.", "TXT", 300, ("v=DMARC1; p=reject; rua=mailto:d@example.org",))
     assert check_dmarc("example.org", ok, lookup, zone="example.org.", stage="finalize") == []
     unauthorised = RRset(

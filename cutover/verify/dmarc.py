@@ -32,7 +32,7 @@ def check_dmarc(
         return Finding(code, severity, domain, record, message, hint)
 
     values = [txt_join(v) for v in (rrset.values if rrset else ())]
-    dmarc_values = [v for v in values if v.strip().lower().startswith("v=dmarc1")]
+    dmarc_values = [v for v in values if _tagged(v, "v=DMARC1")]
     if not dmarc_values:
         sev = "error" if stage == "finalize" else "warning"
         return [finding("DMARC_MISSING", sev, "no DMARC record", "set dmarc.policy")]
