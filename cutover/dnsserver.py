@@ -2,8 +2,9 @@
 
 It is what makes the zone-file provider a real DNS host: verification, lint and `dig` talk to
 it over UDP and TCP like to any nameserver. It answers with the AA bit, tells NXDOMAIN from
-NODATA (SOA in the authority section, RFC 2308), follows CNAME chains inside its zones, answers
-REFUSED outside them, truncates over-long UDP answers so clients retry over TCP, and reloads a
+NODATA (SOA in the authority section, RFC 2308), synthesizes answers from wildcards (RFC 4592:
+from `*.<closest encloser>` for a name that does not exist, never past a name or an empty
+non-terminal that does), follows CNAME chains inside its zones, answers REFUSED outside them, truncates over-long UDP answers so clients retry over TCP, and reloads a
 zone when its file changes on disk.
 """
 
@@ -82,6 +83,20 @@ def _has_descendants(zone: dns.zone.Zone, name: dns.name.Name) -> bool:
     return any(n != name and n.is_subdomain(name) for n in zone.nodes)
 
 
+def _exists(zone: dns.zone.Zone, name: dns.name.Name) -> bool:
+    return zone.get_node(name) is not None or _has_descendants(zone, name)
+
+
+def _wildcard_for(zone: dns.zone.Zone, name: dns.name.Name):
+    """RFC 4592 §3.3.1: the node `*.<closest encloser>` that answers for a name that does not
+    exist, or None. The closest encloser is the longest existing ancestor (an empty
+    non-terminal exists too, and stops a wildcard above it)."""
+    encloser = name.parent()
+    while encloser != zone.origin and not _exists(zone, encloser):
+        encloser = encloser.parent()
+    return zone.get_node(dns.name.Name((b"*", *encloser.labels)))
+
+
 def resolve(store: ZoneStore, query: dns.message.Message) -> dns.message.Message:
     """Build the authoritative answer to one query."""
     response = dns.message.make_response(query)
@@ -101,6 +116,8 @@ def resolve(store: ZoneStore, query: dns.message.Message) -> dns.message.Message
         if node is None:
             if _has_descendants(zone, name):
                 break  # empty non-terminal: NODATA
+            node = _wildcard_for(zone, name)  # answered with the query's name as owner
+        if node is None:
             response.set_rcode(dns.rcode.NXDOMAIN)
             response.authority.append(_soa_rrset(zone))
             return response

@@ -144,3 +144,62 @@ def test_dig_and_kdig_against_invoke_serve(project):
     finally:
         proc.terminate()
         proc.wait(5)
+
+
+WILD = """$ORIGIN w.example.
+$TTL 60
+@ 3600 SOA ns1 hostmaster 1 3600 600 604800 120
+@ NS ns1
+ns1 A 127.0.0.1
+mail A 192.0.2.25
+*.dev TXT "wild dev"
+*.dev A 192.0.2.80
+explicit.dev A 192.0.2.81
+leaf.sub.ent A 192.0.2.82
+*.ent TXT "wild ent"
+*.wc CNAME mail
+*.w.example. MX 10 mail
+google._domainkey TXT "v=DKIM1; p=explicit"
+"""
+
+#: (name, type) asked of Knot and of the embedded server: every RFC 4592 case in WILD
+WILD_QUESTIONS = [
+    ("x.dev.w.example.", "TXT"),  # synthesized from *.dev
+    ("a.b.dev.w.example.", "A"),  # deeper: the closest encloser is still dev
+    ("x.dev.w.example.", "MX"),  # the wildcard has no MX: NODATA, not NXDOMAIN
+    ("explicit.dev.w.example.", "TXT"),  # exists: never synthesized (NODATA)
+    ("*.dev.w.example.", "TXT"),  # the wildcard owner asked as itself
+    ("sub.ent.w.example.", "TXT"),  # an empty non-terminal: NODATA
+    ("x.sub.ent.w.example.", "TXT"),  # below it: no *.sub.ent, NXDOMAIN
+    ("other.ent.w.example.", "TXT"),  # beside it: *.ent answers
+    ("foo.wc.w.example.", "A"),  # a wildcard CNAME, followed inside the zone
+    ("selector1._domainkey.w.example.", "MX"),  # _domainkey exists (ENT): *.w.example stops
+    ("nothere.w.example.", "MX"),  # the apex wildcard
+    ("nothere.w.example.", "TXT"),  # ... which has no TXT
+]
+
+
+def _shape(resp: dns.message.Message):
+    answer = sorted(
+        (r.name.to_text(), r.ttl, sorted(rd.to_text() for rd in r)) for r in resp.answer
+    )
+    return dns.rcode.to_text(resp.rcode()), answer, [r.rdtype for r in resp.authority]
+
+
+def test_wildcards_are_synthesized_as_knot_does(tmp_path, knot_factory):
+    knot = knot_factory({"w.example": WILD})
+    (tmp_path / "w.example.zone").write_text(WILD)
+    with DNSServer([tmp_path]) as srv:
+        for name, rtype in WILD_QUESTIONS:
+            q = dns.message.make_query(name, rtype)
+            ours = dns.query.udp(q, "127.0.0.1", port=srv.port, timeout=2)
+            theirs = dns.query.udp(q, "127.0.0.1", port=knot.port, timeout=2)
+            assert _shape(ours) == _shape(theirs), (name, rtype)
+            assert ours.flags & dns.flags.AA
+    # and the shapes are the interesting ones, not all NXDOMAIN
+    with DNSServer([tmp_path]) as srv:
+        got = ask(srv, "x.dev.w.example.", "TXT")
+        assert got.answer[0].name.to_text() == "x.dev.w.example."
+        assert got.answer[0][0].strings == (b"wild dev",)
+        assert ask(srv, "x.sub.ent.w.example.", "TXT").rcode() == dns.rcode.NXDOMAIN
+        assert ask(srv, "selector1._domainkey.w.example.", "MX").rcode() == dns.rcode.NXDOMAIN

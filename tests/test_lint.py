@@ -120,6 +120,49 @@ def test_void_lookups_missing_include_and_lost_union_member(project, cli, lint_d
     assert lint_dns.address in found[0]["message"]  # names the resolver it asked
 
 
+def test_includes_are_counted_inside_and_through_macros(project, cli, lint_dns):
+    """Issue 14: an include whose target costs 11 lookups costs 12, and the chain is named; an
+    include through %{d} is expanded and counted (checkdmarc counted it as 2 and passed it)."""
+    data = yaml.safe_load((project / "environments" / "demo.yaml").read_text())
+    env = env_with(project, "big", lint_dns.address,
+                   migration={**data["migration"], "keep_spf": ["include:big.chain.example"]})  # fmt: skip
+    r = cli("lint", "--env", env, "--json")
+    found = {f["code"]: f for f in json.loads(r.stdout)["findings"] if f["domain"] == "example.com"}
+    message = found["SPF_TOO_MANY_LOOKUPS"]["message"]
+    assert message.startswith("17 DNS lookups")  # google 4 + outlook 1 + 12
+    assert message.endswith("costliest: include:big.chain.example (12)")
+    env = env_with(project, "pct", lint_dns.address,
+                   migration={**data["migration"], "keep_spf": ["include:pct.chain.example"]})  # fmt: skip
+    r = cli("lint", "--env", env, "--json")
+    assert r.returncode == 1
+    found = {f["code"]: f for f in json.loads(r.stdout)["findings"] if f["domain"] == "example.com"}
+    assert found["SPF_TOO_MANY_LOOKUPS"]["message"].endswith(
+        "costliest: include:pct.chain.example (12) > include:_spf.%{d} [_spf.pct.chain.example] (11)"
+    )
+
+
+def test_spf_syntax_and_uncounted_macro_includes(lookup):
+    from cutover.verify.spf import check_spf
+
+    def codes(text: str) -> list[tuple[str, str]]:
+        txt = RRset("example.org.", "TXT", 300, (f'"{text}"',))
+        found = check_spf("example.org", txt, [], lookup, zone="example.org.")
+        return [(f.code, f.severity) for f in found]
+
+    assert codes("v=spf1 include:%{i}._spf.chain.example -all") == [
+        ("SPF_MACRO_UNCOUNTED", "warning")
+    ]
+    assert codes("v=spf1 exists:%{i}._spf.chain.example -all") == []  # one lookup, counted
+    assert codes("v=spf1 ip4:192.0.2.0/ -all") == [("SPF_SYNTAX", "error")]
+    assert codes("v=spf1 ip4:192.0.2.0/33 -all") == [("SPF_SYNTAX", "error")]
+    assert codes("v=spf1 foo:bar -all") == [("SPF_SYNTAX", "error")]
+    assert codes("v=spf1 x-note=%{z} -all") == [("SPF_SYNTAX", "error")]
+    assert codes("v=spf1 redirect=a.chain.example redirect=b.chain.example") == [
+        ("SPF_SYNTAX", "error")
+    ]
+    assert codes("v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 -all") == []
+
+
 def test_unreachable_lint_resolver_exits_3(project, cli):
     import socket
 
@@ -162,6 +205,9 @@ def test_dmarc_typo_is_its_own_finding(lookup):
     typo = RRset("_dmarc.example.org.", "TXT", 300, ("v=DMARC1; p=rejected",))
     found = check_dmarc("example.org", typo, lookup, zone="example.org.", stage="finalize")
     assert [(f.code, f.severity) for f in found] == [("DMARC_INVALID_TAG_VALUE", "error")]
+    other = RRset("_dmarc.example.org.", "TXT", 300, ("v=DMARC10; p=reject",))  # no version tag
+    found = check_dmarc("example.org", other, lookup, zone="example.org.", stage="finalize")
+    assert [f.code for f in found] == ["DMARC_MISSING"]
     ok = RRset("_dmarc.example.org.", "TXT", 300, ("v=DMARC1; p=reject; rua=mailto:d@example.org",))
     assert check_dmarc("example.org", ok, lookup, zone="example.org.", stage="finalize") == []
     unauthorised = RRset(
@@ -189,7 +235,7 @@ def test_every_finding_code_is_documented():
     doc = (REPO / "docs" / "lint.md").read_text()
     assert [c for c in CODES if f"`{c}`" not in doc] == []
     produced = set()
-    for path in (REPO / "cutover" / "verify").glob("*.py"):
+    for path in [*(REPO / "cutover" / "verify").glob("*.py"), REPO / "cutover" / "spfeval.py"]:
         produced |= set(
             re.findall(r'"((?:SPF|DMARC|DKIM|MX|MTA_STS|TLSRPT)_[A-Z_]+)"', path.read_text())
         )

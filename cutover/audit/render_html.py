@@ -58,6 +58,9 @@ def _domain(d: dict[str, Any]) -> list[str]:
            f"<h2>{e(d['domain'])}</h2>",
            f"<p>{e(m['from'])} → {e(m['to'])}; read from <code>{e(d['server'] or 'no server')}"
            "</code>.</p>"]  # fmt: skip
+    out.append('<p class="serials">Serials: ' + (", ".join(
+        f"<code>{e(a)}</code> {e(s if s is not None else 'no answer')}"
+        for a, s in d["serials"].items()) or "none") + "</p>")  # fmt: skip
     if d["soa"]:
         s = d["soa"]
         out.append(f"<p>SOA serial {s['serial']}, TTL {s['ttl']}, minimum {s['minimum']}: "

@@ -27,12 +27,18 @@ def to_text(doc: dict[str, Any]) -> str:
     for d in doc["domains"]:
         out += ["", f"== {d['domain']} ({d['migration']['from']} -> {d['migration']['to']}) "
                     f"read from {d['server'] or 'no server'}"]  # fmt: skip
+        out.append("Servers: " + (", ".join(
+            f"{a} serial {s if s is not None else 'no answer'}" for a, s in d["serials"].items()
+        ) or "none"))  # fmt: skip
         soa = d["soa"]
         if soa:
             out.append(f"SOA serial {soa['serial']} TTL {soa['ttl']} minimum {soa['minimum']}; "
                        f"negative caching {soa['negative_ttl']} s")  # fmt: skip
         out.append("Records:")
         out += [f"  {_record_line(r)}" for r in d["records"]]
+        if d["wildcard_covered"]:
+            out.append("Only through a wildcard:")
+            out += [f"  {_record_line(r)}" for r in d["wildcard_covered"]]
         out.append("DKIM selectors: " + (", ".join(
             f"{s['selector']} ({s['role']}, TTL {s['ttl']})" for s in d["dkim_selectors"]
         ) or "none found"))  # fmt: skip
@@ -70,6 +76,9 @@ def to_markdown(doc: dict[str, Any]) -> str:
         out += ["| kind | name | TTL | type | values |", "|---|---|---|---|---|"]
         out += [f"| {r['kind']} | {r['name']} | {r['ttl']} | {r['type']} | "
                 f"{_cell(' / '.join(r['values']))} |" for r in d["records"]]  # fmt: skip
+        out += ["", "Serials: " + (", ".join(
+            f"`{a}` {s if s is not None else 'no answer'}" for a, s in d["serials"].items()
+        ) or "none") + "."]  # fmt: skip
         spf = d["spf"]
         out += ["", f"SPF planned: `{spf['planned']}` "
                     f"({spf['planned_lookups']['lookups']} of {spf['budget']} lookups).", "",

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .. import journal
+from .. import journal, spfeval
 from ..errors import UsageError
 from ..providers import get_provider
 from ..records import RRset, fqdn, relative
@@ -32,38 +32,69 @@ def stamp(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+#: TXT version tags: (kind, tag, the relative name it must sit at, or a suffix with a dot first)
+VERSION_TAGS = (
+    ("dmarc", "v=dmarc1", "_dmarc"),
+    ("mta-sts", "v=stsv1", "_mta-sts"),
+    ("tls-rpt", "v=tlsrptv1", "_smtp._tls"),
+    ("bimi", "v=bimi1", "._bimi"),
+)
+
+
+def _tagged(text: str, tag: str) -> bool:
+    """`text` starts with the version tag `tag` (then `;`, space or the end), case-insensitive."""
+    low = text.lower()
+    return low.startswith(tag) and (len(low) == len(tag) or low[len(tag)] in "; \t")
+
+
+def _dkim_key(text: str) -> bool:
+    tags = [p.split("=", 1)[0].strip().lower() for p in text.split(";") if "=" in p]
+    return _tagged(text, "v=dkim1") or ("p" in tags and (not tags or tags[0] != "v"))
+
+
 def kind_of(name: str, rtype: str, zone: str, values: tuple[str, ...]) -> str:
-    """What a record is for, in the words of the report."""
+    """What a record is for, in the words of the report. TXT records are told apart by the
+    text receivers read (the strings joined) and its version tag, at the name the tag belongs
+    at: `"v=spf1" "include:x"` joins to `v=spf1include:x`, which is no SPF record (RFC 7208
+    §4.5), and a `_mta-sts` TXT not starting with `v=STSv1` is no MTA-STS record (RFC 8461)."""
     rel = relative(name, zone)
-    if selector_of(name) is not None:
+    if rtype == "TXT":
+        texts = [text_of(v) for v in values]
+        if any(spfeval.is_spf(t) for t in texts):
+            return "spf"
+        for kind, tag, where in VERSION_TAGS:
+            at = rel.endswith(where) if where.startswith(".") else rel == where
+            if at and any(_tagged(t, tag) for t in texts):
+                return kind
+        if selector_of(name) is not None and any(_dkim_key(t) for t in texts):
+            return "dkim"
+        return "txt"
+    if selector_of(name) is not None and rtype == "CNAME":
         return "dkim"
     if rel == "@":
-        if rtype == "TXT":
-            return "spf" if any(text_of(v).lower().startswith("v=spf1") for v in values) else "txt"
         return {"MX": "mx", "SOA": "soa", "NS": "ns", "DNSKEY": "dnssec", "CNAME": "cname"}.get(
             rtype, rtype.lower()
         )
-    if rel == "_dmarc":
-        return "dmarc"
-    if rel in ("_mta-sts", "mta-sts"):
+    if rel == "mta-sts":
         return "mta-sts"
-    if rel == "_smtp._tls":
-        return "tls-rpt"
-    if rel.endswith("._bimi"):
-        return "bimi"
     if rel in ("autodiscover", "_autodiscover._tcp", "autoconfig"):
         return "autodiscover"
+    if rtype == "CNAME":
+        return "cname"
     return "other"
 
 
 def t_old(env, dr, inv: Inventory) -> tuple[int, list[dict[str, Any]]]:
     """The largest TTL among the RRsets prepare would change, as `stages` computes T_old from
-    its plan: every live RRset whose prepare result differs from what is served."""
+    its plan: every live RRset whose prepare result differs from what is served. Every server
+    counts, and the largest TTL any of them serves: a resolver may hold that answer."""
     changed = []
     for w in wants(env, dr, "prepare"):
-        got = inv.records.get((w.name, w.type))
-        if got is not None and w.merge(got) != got:
-            changed.append({"name": w.name, "type": w.type, "ttl": got.ttl, "to": w.ttl})
+        key = (w.name, w.type)
+        served = [srv[key] for srv in inv.by_server.values() if key in srv]
+        if any(w.merge(rr) != rr for rr in served):
+            changed.append({"name": w.name, "type": w.type, "ttl": max(r.ttl for r in served),
+                            "to": w.ttl})  # fmt: skip
     changed.sort(key=lambda c: (-c["ttl"], c["name"], c["type"]))
     return (changed[0]["ttl"] if changed else 0), changed
 
@@ -122,6 +153,8 @@ def domain_doc(env, dr, inv: Inventory, spf: SpfView, risks: list[Risk], now: da
         "zone": inv.zone,
         "server": inv.server,
         "servers": inv.servers,
+        "serials": inv.serials,
+        "disagreements": inv.disagreements(),
         "problems": inv.problems,
         "migration": {
             "from": dr.old.profile,
@@ -130,6 +163,7 @@ def domain_doc(env, dr, inv: Inventory, spf: SpfView, risks: list[Risk], now: da
         },  # fmt: skip
         "soa": soa_doc(inv),
         "records": records,
+        "wildcard_covered": [record_doc(rr, inv.zone) for _, rr in sorted(inv.wildcard.items())],
         "dkim_selectors": selectors,
         "spf": spf.to_dict(),
         "t_old": told,

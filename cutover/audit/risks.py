@@ -11,10 +11,9 @@ from typing import Any
 
 from ..records import relative, txt_join
 from ..render import STAGES, wants
-from ..verify.spf import LOOKUP_LIMIT
-from .collect import Inventory
+from .collect import Inventory, ancestors
 from .selectors import profile_selectors, selector_of
-from .spfbudget import SpfView, dropped, third_party
+from .spfbudget import LOOKUP_LIMIT, SpfView, dropped, third_party
 
 SEVERITIES = ("high", "medium", "low", "info")
 
@@ -87,32 +86,44 @@ def assess(env, dr, inv: Inventory, spf: SpfView, policy: str | None) -> list[Ri
                      "no authoritative server answered: " + "; ".join(inv.problems[:3]),
                      "check validation.nameservers and that the servers serve the zone")]  # fmt: skip
     out: list[Risk] = []
+    out += _servers(inv)
     out += _spf_risks(env, dr, spf)
     out += _mta_sts(dr, inv, policy)
     out += _dnssec(inv)
     out += _cname_conflicts(env, dr, inv)
     out += _report_mailboxes(dr, inv)
     out += _dkim(dr, inv)
+    out += _wildcards(env, dr, inv)
     order = {s: i for i, s in enumerate(SEVERITIES)}
     return sorted(out, key=lambda r: order[r.severity])
 
 
 def _spf_risks(env, dr, spf: SpfView) -> list[Risk]:
     out = []
-    planned = spf.planned_count
-    if planned.lookups is not None and planned.lookups > LOOKUP_LIMIT:
+    live = spf.live_eval
+    if live.verdict in ("permerror", "temperror"):
+        what = ("SPF fails for every sender today" if live.verdict == "permerror"
+                else "SPF could not be evaluated")  # fmt: skip
+        out.append(Risk("SPF_LIVE_PERMERROR" if live.verdict == "permerror" else "SPF_LIVE_ERROR",
+                        "high" if live.verdict == "permerror" else "medium", "@ TXT",
+                        f"{what}: {live.error}",
+                        "prepare publishes one record, the union below; check that every "
+                        "mechanism listed as dropped is really gone, or add it to keep_spf"))  # fmt: skip
+    planned = spf.planned_eval
+    if planned.lookups > LOOKUP_LIMIT:
         out.append(Risk("SPF_OVER_BUDGET", "high", "@ TXT",
                         f"the SPF union prepare publishes costs {planned.lookups} DNS lookups "
                         f"(limit {LOOKUP_LIMIT}: receivers return permerror); costliest: "
-                        f"{planned.costliest or 'unknown'}",
+                        f"{planned.costliest() or 'unknown'}",
                         "drop an include from migration.keep_spf or a sender, or replace one "
                         "with its ip4/ip6 ranges, before prepare"))  # fmt: skip
-    elif planned.lookups is not None and planned.lookups >= LOOKUP_LIMIT - 1:
+    elif planned.lookups >= LOOKUP_LIMIT - 1:
         out.append(Risk("SPF_NEAR_BUDGET", "low", "@ TXT",
                         f"the SPF union costs {planned.lookups} of {LOOKUP_LIMIT} lookups",
                         "a provider adding one include to its own record breaks SPF; trim it"))  # fmt: skip
-    if planned.error:
-        out.append(Risk("SPF_PLANNED_ERROR", "high", "@ TXT", planned.error,
+    other = [p.message for p in planned.problems if p.code != "SPF_TOO_MANY_LOOKUPS"]
+    if other:
+        out.append(Risk("SPF_PLANNED_ERROR", "high", "@ TXT", "; ".join(other),
                         "fix the include names in the profiles or keep_spf"))  # fmt: skip
     declared = {s.profile for s in dr.senders}
     for term in dropped(spf):
@@ -138,7 +149,7 @@ def _spf_risks(env, dr, spf: SpfView) -> list[Risk]:
 def _mta_sts(dr, inv: Inventory, policy: str | None) -> list[Risk]:
     rr = inv.get("_mta-sts", "TXT")
     record = (
-        next((text_of(v) for v in rr.values if "v=stsv1" in text_of(v).lower()), None)
+        next((text_of(v) for v in rr.values if text_of(v).lower().startswith("v=stsv1")), None)
         if rr
         else None
     )
@@ -169,7 +180,7 @@ def _mta_sts(dr, inv: Inventory, policy: str | None) -> list[Risk]:
 
 
 def _dnssec(inv: Inventory) -> list[Risk]:
-    if inv.get("@", "DNSKEY") is None:
+    if not any((inv.zone, "DNSKEY") in srv for srv in inv.by_server.values()):
         return []
     return [Risk("DNSSEC_SIGNED", "medium", "@ DNSKEY",
                  "the zone is DNSSEC-signed (DNSKEY at the apex)",
@@ -249,6 +260,74 @@ def _dkim(dr, inv: Inventory) -> list[Risk]:
             out.append(Risk("UNMANAGED_DKIM", "info", rec,
                             f"selector {sel} is live and no profile or sender renders it",
                             "it is left untouched; remove it by hand once nothing signs with it"))  # fmt: skip
+    return out
+
+
+def _servers(inv: Inventory) -> list[Risk]:
+    """Servers that lag, disagree or stay silent while others answer."""
+    out = []
+    serials = {a: s for a, s in inv.serials.items() if s is not None}
+    if len(set(serials.values())) > 1:
+        newest = max(serials.values())
+        behind = ", ".join(f"{a} serves serial {s}" for a, s in serials.items() if s != newest)
+        out.append(Risk("SERIALS_DIFFER", "high", "@ SOA",
+                        f"{behind}; {inv.server} serves {newest}: a server lags behind",
+                        "find out why the lagging server does not transfer the zone (NOTIFY, "
+                        "ACLs, TSIG) before prepare: validate waits for every server"))  # fmt: skip
+    silent = [a for a, s in inv.serials.items() if s is None]
+    if silent and serials:
+        out.append(Risk("SERVER_UNANSWERED", "medium", "@ SOA",
+                        f"{', '.join(silent)} did not answer for the zone; "
+                        f"{', '.join(serials)} did",
+                        "fix or remove the silent server from the NS set before prepare: "
+                        "resolvers that ask it fail over slowly, and validate cannot pass"))  # fmt: skip
+    for d in inv.disagreements():
+        shown = "; ".join(
+            f"{a} serves " + (f"TTL {v['ttl']} {' | '.join(v['values'])}" if v else "nothing")
+            for a, v in d["servers"].items()
+        )
+        out.append(Risk("SERVERS_DISAGREE", "high", f"{relative(d['name'], inv.zone)} {d['type']}",
+                        shown,
+                        "make every authoritative server serve the same zone before prepare; "
+                        "T_old uses the largest TTL served"))  # fmt: skip
+    return out
+
+
+def _wildcards(env, dr, inv: Inventory) -> list[Risk]:
+    """Names that exist only through a wildcard (RFC 4592), and the plan's new names that would
+    create an empty non-terminal where the wildcard answers today (RFC 4592 §2.2.2)."""
+    if not inv.wildcard:
+        return []
+    out = []
+    covered = sorted({n for n, _ in inv.wildcard})
+    shown = ", ".join(relative(n, inv.zone) for n in covered[:8])
+    more = f" and {len(covered) - 8} more" if len(covered) > 8 else ""
+    out.append(Risk("WILDCARD_COVERED", "info", f"{relative(covered[0], inv.zone)} *",
+                    f"{len(covered)} name(s) exist only through a wildcard: {shown}{more}",
+                    "nothing to delete there; an explicit record the plan adds at one of them "
+                    "takes precedence over the wildcard (RFC 4592)"))  # fmt: skip
+    planned = {w.name for st in STAGES for w in wants(env, dr, st) if w.values}
+    creates: dict[str, list[str]] = {}  # new empty non-terminal -> the planned names making it
+    for name in sorted(planned):
+        if inv.exists(name):
+            continue
+        for ent in ancestors(name, inv.zone):
+            if inv.exists(ent):
+                break
+            if any(n.endswith("." + ent) and n not in planned for n in covered):
+                creates.setdefault(ent, []).append(name)
+                break
+    for ent, names in sorted(creates.items()):
+        lost = [n for n in covered if n.endswith("." + ent) and n not in planned]
+        shown = ", ".join(relative(n, inv.zone) for n in lost[:8])
+        more = f" and {len(lost) - 8} more" if len(lost) > 8 else ""
+        new = ", ".join(relative(n, inv.zone) for n in names)
+        out.append(Risk("WILDCARD_SHADOWED", "medium",
+                        f"{relative(ent, inv.zone)} (empty non-terminal)",
+                        f"the plan creates {new}, which makes {relative(ent, inv.zone)} exist: "
+                        f"the wildcard stops answering for {shown}{more} (RFC 4592 §2.2.2)",
+                        "if anything relies on those answers, publish them as explicit records "
+                        "before prepare"))  # fmt: skip
     return out
 
 

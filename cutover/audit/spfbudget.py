@@ -1,16 +1,18 @@
-"""SPF as the audit sees it: the live record, the union `prepare` would publish, their lookup
-counts (checkdmarc through the lint resolvers, as lint counts them) and the senders they name."""
+"""SPF as the audit sees it: every live record, the union `prepare` would publish, their lookup
+and void counts (the one evaluator, `cutover.spfeval`, through the lint resolvers, as lint counts
+them) and the senders they name."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..plan import is_spf
+from .. import spfeval
 from ..records import RRset
 from ..render import looser_all, spf_record
 from ..verify.policy import required_spf
-from ..verify.spf import LOOKUP_LIMIT, _checkdmarc_spf, _costliest, _join
+
+LOOKUP_LIMIT = spfeval.LOOKUP_LIMIT
 
 #: include targets of well-known third-party senders -> (name, the `senders:` overlay if any)
 THIRD_PARTY: dict[str, tuple[str, str | None]] = {
@@ -49,43 +51,29 @@ def third_party(mechanism: str) -> tuple[str, str | None] | None:
 
 
 @dataclass
-class SpfCount:
-    lookups: int | None = None
-    error: str = ""
-    costliest: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        left = None if self.lookups is None else LOOKUP_LIMIT - self.lookups
-        return {"lookups": self.lookups, "left": left, "error": self.error or None,
-                "costliest": self.costliest or None}  # fmt: skip
-
-
-@dataclass
 class SpfView:
-    live: str | None
-    live_count: SpfCount
+    live: str | None  # the live record (the first, when there are several)
+    live_records: list[str]  # every v=spf1 record at the apex (two or more: permerror)
+    live_eval: spfeval.Evaluation
     planned: str
-    planned_count: SpfCount
-    live_terms: list[str] = field(default_factory=list)
+    planned_eval: spfeval.Evaluation
+    live_terms: list[str] = field(default_factory=list)  # of every live record
     planned_terms: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "live": self.live,
-            "live_lookups": self.live_count.to_dict(),
+            "live_records": self.live_records,
+            "live_lookups": self.live_eval.to_dict(),
             "planned": self.planned,
-            "planned_lookups": self.planned_count.to_dict(),
+            "planned_lookups": self.planned_eval.to_dict(),
             "budget": LOOKUP_LIMIT,
             "dropped_by_plan": dropped(self),
         }
 
 
-def live_spf(txt: RRset | None) -> str | None:
-    for v in txt.values if txt else ():
-        text = _join(v)
-        if is_spf(text):
-            return text
-    return None
+def live_records(txt: RRset | None) -> list[str]:
+    return spfeval.spf_records(txt.values if txt else ())
 
 
 def planned_spf(env, dr) -> str:
@@ -95,43 +83,32 @@ def planned_spf(env, dr) -> str:
 
 def terms(text: str | None) -> list[str]:
     """Mechanisms and modifiers, without `v=spf1` and `all`."""
-    if not text:
-        return []
-    return [t for t in text.split()[1:] if t.lower().lstrip("+-~?") != "all"]
+    return spfeval.mechanisms([text]) if text else []
 
 
 def dropped(view: SpfView) -> list[str]:
-    """Live mechanisms the planned union leaves out: mail they authorise would fail SPF."""
+    """Live mechanisms (of any live record) the planned union leaves out: mail they authorise
+    would fail SPF."""
     planned = {t.lower().lstrip("+") for t in view.planned_terms}
     return [t for t in view.live_terms if t.lower().lstrip("+") not in planned]
 
 
-def count(text: str | None, domain: str, lookup) -> SpfCount:
-    """DNS lookups the record costs (RFC 7208 §4.6.4 limit 10), counted as lint counts them."""
-    if not text:
-        return SpfCount()
-    spf = _checkdmarc_spf()
-    kw: dict[str, Any] = {"nameservers": lookup.nameservers or None, "timeout": 2.0}
-    try:
-        parsed = spf.parse_spf_record(text, domain, ignore_too_many_lookups=True, **kw)
-    except spf.SPFError as exc:
-        return SpfCount(error=str(exc))
-    n = int(parsed.get("dns_lookups", 0))
-    out = SpfCount(lookups=n, error=str(parsed.get("error") or ""))
-    if n > LOOKUP_LIMIT:
-        out.costliest = _costliest(text, domain, kw)
-    return out
-
-
 def spf_view(env, dr, txt: RRset | None, lookup) -> SpfView:
-    live = live_spf(txt)
+    records = live_records(txt)
+    live = records[0] if records else None
     planned = planned_spf(env, dr)
     domain = dr.domain.name
+    live_eval = spfeval.evaluate(live, domain, lookup.values)
+    if len(records) > 1:
+        live_eval.problems.insert(0, spfeval.Problem(
+            "SPF_MULTIPLE", f"{len(records)} v=spf1 records at the apex (permerror, RFC 7208 §4.5)"
+        ))  # fmt: skip
     return SpfView(
         live=live,
-        live_count=count(live, domain, lookup),
+        live_records=records,
+        live_eval=live_eval,
         planned=planned,
-        planned_count=count(planned, domain, lookup),
-        live_terms=terms(live),
+        planned_eval=spfeval.evaluate(planned, domain, lookup.values),
+        live_terms=spfeval.mechanisms(records),
         planned_terms=terms(planned),
     )

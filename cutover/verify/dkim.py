@@ -11,6 +11,8 @@ import binascii
 import contextlib
 from dataclasses import dataclass
 
+from ..records import txt_join
+
 
 @dataclass(frozen=True)
 class KeyProblem:
@@ -31,9 +33,27 @@ def parse_tags(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def check_key(text: str, *, signing: bool) -> list[KeyProblem]:
+def revocation_expected(dr, name: str) -> bool:
+    """An empty key at `name` is what the profiles want there: a wildcard owner
+    (`*._domainkey`, which no signer uses as a selector) or a name a profile itself renders with
+    an empty `p=` (the no-mail profile revokes every key of a parked domain, RFC 6376 §3.6.1).
+    An empty key on a selector the target really signs with is still an error."""
+    if name.startswith("*."):
+        return True
+    for rendered in (dr.old, dr.new):
+        for rname, rtype, values in rendered.records:
+            if rname == name and rtype == "TXT":
+                for v in values:
+                    text = txt_join(v) if v.startswith('"') else v
+                    if dict(parse_tags(text)).get("p", None) == "":
+                        return True
+    return False
+
+
+def check_key(text: str, *, signing: bool, revocation_expected: bool = False) -> list[KeyProblem]:
     """Problems of one DKIM key record. `signing`: a selector the new provider or a sender signs
-    with (a revoked or missing key there breaks mail), as opposed to an old one being retired."""
+    with (a revoked or missing key there breaks mail), as opposed to an old one being retired.
+    `revocation_expected`: the profiles publish an empty key here on purpose (no finding)."""
     tags = parse_tags(text)
     names = [t for t, _ in tags]
     values = dict(tags)
@@ -48,6 +68,8 @@ def check_key(text: str, *, signing: bool) -> list[KeyProblem]:
                        "copy the record from the provider's console again")
         ]  # fmt: skip
     key_type = values.get("k", "rsa").lower()
+    if values["p"] == "" and revocation_expected:
+        return problems
     if values["p"] == "":
         sev = "error" if signing else "warning"
         return problems + [

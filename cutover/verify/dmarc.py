@@ -32,7 +32,7 @@ def check_dmarc(
         return Finding(code, severity, domain, record, message, hint)
 
     values = [txt_join(v) for v in (rrset.values if rrset else ())]
-    dmarc_values = [v for v in values if v.strip().lower().startswith("v=dmarc1")]
+    dmarc_values = [v for v in values if _tagged(v, "v=DMARC1")]
     if not dmarc_values:
         sev = "error" if stage == "finalize" else "warning"
         return [finding("DMARC_MISSING", sev, "no DMARC record", "set dmarc.policy")]
@@ -61,11 +61,21 @@ def check_dmarc(
     return out
 
 
+def _tagged(text: str, tag: str) -> bool:
+    """The record starts with its version tag (then `;`, space or the end)."""
+    low, tag = text.strip().lower(), tag.lower()
+    return low.startswith(tag) and (len(low) == len(tag) or low[len(tag)] in "; \t")
+
+
 def check_tls_policies(domain: str, lookup, *, stage: str) -> list[Finding]:
-    """MTA-STS pins the MX hosts; a cutover that ignores it bounces mail from enforcing senders."""
+    """MTA-STS pins the MX hosts; a cutover that ignores it bounces mail from enforcing senders.
+
+    Only a TXT starting with `v=STSv1` is an MTA-STS record (RFC 8461 §3.1) and only one starting
+    with `v=TLSRPTv1` a TLS-RPT record (RFC 8460 §3); anything else at those names (a wildcard's
+    "hello wildcard", a verification string) is ignored, as senders ignore it."""
     out = []
-    sts = lookup.values(f"_mta-sts.{domain}.", "TXT") or []
-    if sts and stage in ("prepare", "cutover"):
+    sts = [txt_join(v) for v in lookup.values(f"_mta-sts.{domain}.", "TXT") or []]
+    if any(_tagged(v, "v=STSv1") for v in sts) and stage in ("prepare", "cutover"):
         out.append(
             Finding("MTA_STS_PRESENT", "warning", domain, "_mta-sts TXT",
                     "MTA-STS is published: senders enforcing it refuse MX hosts not in the policy",
@@ -74,6 +84,8 @@ def check_tls_policies(domain: str, lookup, *, stage: str) -> list[Finding]:
         )  # fmt: skip
     tlsrpt = [txt_join(v) for v in lookup.values(f"_smtp._tls.{domain}.", "TXT") or []]
     for value in tlsrpt:
+        if not _tagged(value, "v=TLSRPTv1"):
+            continue
         tags = dict(p.strip().partition("=")[::2] for p in value.split(";") if p.strip())
         if tags.get("v") != "TLSRPTv1" or "rua" not in tags:
             out.append(

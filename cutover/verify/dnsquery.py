@@ -8,12 +8,15 @@ never raises; it returns an `Answer` whose `problem` names what went wrong, if a
 from __future__ import annotations
 
 import asyncio
+import socket
 from dataclasses import dataclass
 
+import dns.asyncbackend
 import dns.asyncquery
 import dns.asyncresolver
 import dns.exception
 import dns.flags
+import dns.inet
 import dns.message
 import dns.name
 import dns.rcode
@@ -64,19 +67,33 @@ async def ask(
     last = Answer(problem=TIMEOUT, detail=f"no answer in {timeout:g}s ({retries + 1} tries)")
     for _ in range(retries + 1):
         try:
-            resp = await dns.asyncquery.udp(query, host, port=port, timeout=timeout)
+            resp = await _udp_connected(query, host, port, timeout)
             if resp.flags & dns.flags.TC:
                 resp = await dns.asyncquery.tcp(query, host, port=port, timeout=timeout)
         except dns.exception.Timeout:
             continue
         except OSError as exc:
-            last = Answer(problem=UNREACHABLE, detail=str(exc))
+            refused = isinstance(exc, ConnectionRefusedError)
+            detail = "connection refused: nothing listens on that port" if refused else str(exc)
+            last = Answer(problem=UNREACHABLE, detail=detail)
             await asyncio.sleep(0.05)
             continue
         except dns.exception.DNSException as exc:
             return Answer(problem=SERVFAIL, detail=f"bad response: {exc}")
         return interpret(resp, name, rtype, recursive)
     return last
+
+
+async def _udp_connected(query: dns.message.Message, host: str, port: int, timeout: float):
+    """UDP over a connected socket: a closed port's ICMP "port unreachable" then raises
+    ConnectionRefusedError at once (UNREACHABLE), where an unconnected socket never sees it and
+    waits out the timeout (TIMEOUT would send the user looking for a firewall)."""
+    af = dns.inet.af_for_address(host)
+    dest = dns.inet.low_level_address_tuple((host, port), af)
+    backend = dns.asyncbackend.get_default_backend()
+    sock = await backend.make_socket(af, socket.SOCK_DGRAM, 0, None, dest)
+    async with sock:
+        return await dns.asyncquery.udp(query, host, port=port, timeout=timeout, sock=sock)
 
 
 def interpret(resp: dns.message.Message, name: str, rtype: str, recursive: bool) -> Answer:

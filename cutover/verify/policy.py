@@ -16,6 +16,7 @@ from .findings import CODES, Finding
 from .lookup import Lookup, lint_addresses
 from .mx import check_mx
 from .spf import check_spf
+from .wildcards import check_wildcard_shadow
 
 __all__ = ["CODES", "Finding", "lint_plans", "lint_zone", "blocking"]
 
@@ -60,6 +61,7 @@ def lint_zone(
     out += check_mx(domain, rrsets.get((zone, "MX")), lookup, stage=stage, profile_mx=dr.new.mx)
     out += _dkim(dr, rrsets, lookup, zone, stage)
     out += check_tls_policies(domain, lookup, stage=stage)
+    out += check_wildcard_shadow(domain, zone, rrsets, lookup)
     return out
 
 
@@ -96,7 +98,8 @@ def _dkim(dr, rrsets, lookup: Lookup, zone: str, stage: str) -> list[Finding]:
                 )  # fmt: skip
             continue
         for value in values:
-            for p in dkim.check_key(value, signing=name in signing):
+            expected = dkim.revocation_expected(dr, name)
+            for p in dkim.check_key(value, signing=name in signing, revocation_expected=expected):
                 # an old selector being retired is reported, but its flaws are not ours to block on
                 sev = p.severity if name in signing else "warning"
                 out.append(Finding(p.code, sev, dr.domain.name, record, p.message, p.hint))

@@ -279,6 +279,24 @@ async def _check_one(target: Target, want: Want, sem: asyncio.Semaphore) -> Find
     return Finding(status=status, message=message, got=got.to_dict() if got else None, **base)
 
 
+def explain_stale(findings: list[Finding]) -> None:
+    """A resolver serving the old values that an authoritative server still serves will keep
+    refreshing them from it: say so, instead of a countdown that renews (issue 14)."""
+    lagging: dict[tuple[str, str, str], list[Finding]] = {}
+    for f in findings:
+        if f.role == "authoritative" and not f.ok and f.got is not None:
+            lagging.setdefault((f.zone, f.name, f.type), []).append(f)
+    for f in findings:
+        if f.role != "resolver" or f.status != "STALE" or f.got is None:
+            continue
+        got = RRset.from_dict(f.got)
+        stale = [a.server for a in lagging.get((f.zone, f.name, f.type), [])
+                 if RRset.from_dict(a.got).same_values(got)]  # fmt: skip
+        if stale:
+            f.message = (f"{f.server} serves the old {f.type} and will keep refreshing it: its "
+                         f"upstream is stale ({', '.join(stale)} still serves these values)")  # fmt: skip
+
+
 async def _run(
     env,
     provider,
@@ -306,6 +324,7 @@ async def _run(
         found = await asyncio.gather(*(_check_one(*jobs[i], sem) for i in todo))
         results.update(zip(todo, found, strict=True))
         report.findings = [results[i] for i in range(len(jobs))]
+        explain_stale(report.findings)
         report.rounds += 1
         final = report.ok or not wait or time.monotonic() + pause > deadline
         if progress:

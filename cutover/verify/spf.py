@@ -1,42 +1,47 @@
 """SPF (RFC 7208) on the record a stage would publish, before it is published.
 
-checkdmarc does the RFC parse and the recursive lookup count through the lint resolvers; this
-module adds what only we know: which mechanisms the coexistence union must hold at this stage,
-and which include chain costs the most when the budget of 10 is blown.
+The lookup and void counts, the include/redirect chain, macros and the permerror verdicts are
+the project's one evaluator (`cutover.spfeval`, also behind `audit`): checkdmarc counts neither
+inside macros nor past `all` the way RFC 7208 does. This module adds what only we know: which
+mechanisms the coexistence union must hold at this stage, and the record's own shape (sizes,
+`+all`, `ptr`, `all` not last).
 """
 
 from __future__ import annotations
 
-import os
-from typing import Any
-
-from ..plan import is_spf
+from .. import spfeval
 from ..records import RRset, relative, txt_strings
 from .findings import Finding
 
-LOOKUP_LIMIT = 10
+LOOKUP_LIMIT = spfeval.LOOKUP_LIMIT
 
-
-def _checkdmarc_spf():
-    # its module-level DNS cache ignores which server answered: never let it serve a stale answer
-    os.environ.setdefault("DNS_CACHE_MAX_AGE_SECONDS", "0")
-    import checkdmarc.spf
-    from checkdmarc.utils import DNS_CACHE
-
-    DNS_CACHE.clear()
-    return checkdmarc.spf
+_HINTS = {
+    "SPF_TOO_MANY_LOOKUPS": "drop an include, or replace one with ip4/ip6 ranges",
+    "SPF_TOO_MANY_VOID_LOOKUPS": "remove dead includes and a:/mx: names that do not exist",
+    "SPF_INCLUDE_NOT_FOUND": "fix the include name",
+    "SPF_MULTIPLE": "the include target must publish exactly one v=spf1 record",
+}
 
 
 def check_spf(
-    domain: str, txt: RRset | None, required: list[str], lookup, *, zone: str
+    domain: str,
+    txt: RRset | None,
+    required: list[str],
+    lookup,
+    *,
+    zone: str,
+    evaluation: spfeval.Evaluation | None = None,
 ) -> list[Finding]:
-    """Findings for the apex SPF. `required`: mechanisms the stage's record must contain."""
+    """Findings for the apex SPF. `required`: mechanisms the stage's record must contain.
+
+    `evaluation`: the record already evaluated (by `spfeval.evaluate_async` through a shared
+    cache, say); without it the record is evaluated here through `lookup.values`."""
     record_name = f"{relative(txt.name, zone) if txt else '@'} TXT"
 
     def finding(code: str, severity: str, message: str, hint: str = "") -> Finding:
         return Finding(code, severity, domain, record_name, message, hint)
 
-    spf_values = [v for v in (txt.values if txt else ()) if is_spf(_join(v))]
+    spf_values = [v for v in (txt.values if txt else ()) if spfeval.is_spf(_join(v))]
     if not spf_values:
         return [finding("SPF_MISSING", "error", "no v=spf1 record", "render the profile's SPF")]
     if len(spf_values) > 1:
@@ -47,7 +52,30 @@ def check_spf(
     raw = spf_values[0]
     text = _join(raw)
     out = _own_checks(text, raw, required, finding)
-    out += _checkdmarc(text, domain, lookup, finding)
+    if evaluation is None:
+        evaluation = spfeval.evaluate(text, domain, lookup.values)
+    return out + evaluation_findings(evaluation, lookup.described, finding)
+
+
+def evaluation_findings(ev: spfeval.Evaluation, asked: str, finding) -> list[Finding]:
+    """The evaluator's permerrors and temperrors as lint findings (each code once)."""
+    out = []
+    seen = set()
+    for p in ev.problems:
+        if p.code in seen:
+            continue
+        seen.add(p.code)
+        message = p.message
+        if p.code in ("SPF_INCLUDE_NOT_FOUND", "SPF_ERROR"):
+            message += f" (asked {asked})"
+        out.append(finding(p.code, "error", message, _HINTS.get(p.code, "")))
+    if ev.uncounted and not out:
+        out.append(
+            finding("SPF_MACRO_UNCOUNTED", "warning",
+                    f"{', '.join(ev.uncounted)} needs the sender to expand: the {ev.lookups} "
+                    "lookups counted exclude what it includes",
+                    "keep the budget below 10 with room for that record")
+        )  # fmt: skip
     return out
 
 
@@ -89,50 +117,3 @@ def _own_checks(text: str, raw: str, required: list[str], finding) -> list[Findi
                     "mail from those senders would fail SPF; add them (keep_spf or senders)")
         )  # fmt: skip
     return out
-
-
-def _checkdmarc(text: str, domain: str, lookup, finding) -> list[Finding]:
-    spf = _checkdmarc_spf()
-    kw: dict[str, Any] = {"nameservers": lookup.nameservers or None, "timeout": 2.0}
-    try:
-        parsed = spf.parse_spf_record(text, domain, **kw)
-    except spf.SPFTooManyDNSLookups as exc:
-        count = (getattr(exc, "data", None) or {}).get("dns_lookups", "more than 10")
-        chain = _costliest(text, domain, kw)
-        return [
-            finding("SPF_TOO_MANY_LOOKUPS", "error",
-                    f"{count} DNS lookups (limit {LOOKUP_LIMIT}, permerror); costliest: {chain}",
-                    "drop an include, or replace one with ip4/ip6 ranges")
-        ]  # fmt: skip
-    except spf.SPFTooManyVoidDNSLookups as exc:
-        return [finding("SPF_TOO_MANY_VOID_LOOKUPS", "error", str(exc), "remove dead includes")]
-    except (spf.SPFIncludeLoop, spf.SPFRedirectLoop) as exc:
-        return [finding("SPF_LOOP", "error", str(exc))]
-    except spf.SPFRecordNotFound as exc:
-        return [
-            finding("SPF_INCLUDE_NOT_FOUND", "error", f"{exc} (asked {lookup.described})",
-                    "fix the include name")
-        ]  # fmt: skip
-    except spf.SPFSyntaxError as exc:
-        return [finding("SPF_SYNTAX", "error", str(exc))]
-    except spf.SPFError as exc:
-        return [finding("SPF_ERROR", "error", str(exc))]
-    return [finding("SPF_WARNING", "warning", w) for w in parsed.get("warnings", [])]
-
-
-def _costliest(text: str, domain: str, kw: dict[str, Any]) -> str:
-    """The include chain that spends the most lookups, e.g. include:a (4) > include:b (1)."""
-    spf = _checkdmarc_spf()
-    try:
-        parsed = spf.parse_spf_record(text, domain, ignore_too_many_lookups=True, **kw)
-    except spf.SPFError:
-        return "unknown"
-    steps = []
-    mechanisms = parsed.get("parsed", {}).get("mechanisms", [])
-    while mechanisms:
-        top = max(mechanisms, key=lambda m: m.get("dns_lookups", 0))
-        if not top.get("dns_lookups"):
-            break
-        steps.append(f"{top['mechanism']}:{top['value']} ({top['dns_lookups']})")
-        mechanisms = (top.get("parsed") or {}).get("mechanisms", [])
-    return " > ".join(steps) or "unknown"

@@ -1,0 +1,61 @@
+"""Wildcards (RFC 4592) and the records a stage adds beneath them.
+
+A server answers a name that does not exist from the `*` record of its closest encloser. A
+stage that writes `selector1._domainkey` where `_domainkey` does not exist makes `_domainkey`
+exist (an empty non-terminal, RFC 4592 §2.2.2), and from then on the wildcard no longer answers
+for any other name under it: a DKIM selector, say, that some sender relied on through the
+wildcard. Lint cannot list those names (DNS cannot), but it can tell that a wildcard answers
+under the new non-terminal today: a random name there gets an answer, and the non-terminal
+itself gets the very same answer (it exists only through the wildcard too).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+
+from ..records import RRset, relative
+from .findings import Finding
+
+PROBE = "mailcutover-probe-"
+
+
+def _ancestors(name: str, zone: str) -> list[str]:
+    out = []
+    while name != zone and name.endswith("." + zone):
+        name = name.split(".", 1)[1]
+        if name != zone:
+            out.append(name)
+    return out
+
+
+def check_wildcard_shadow(
+    domain: str, zone: str, rrsets: Mapping[tuple[str, str], RRset], lookup
+) -> list[Finding]:
+    """WILDCARD_SHADOWED for each name the zone will hold under an ancestor that exists today
+    only through a wildcard (or not at all) while a wildcard answers beneath it."""
+    writes: dict[str, list[str]] = {}
+    for (name, _rtype), rr in sorted(rrsets.items()):
+        if rr.values and not name.startswith("*."):
+            for a in _ancestors(name, zone):
+                writes.setdefault(a, []).append(name)
+    label = PROBE + secrets.token_hex(4)
+    out = []
+    for ent, names in sorted(writes.items()):
+        probe = f"{label}.{ent}"
+        answers = {t: (lookup.values(ent, t), lookup.values(probe, t)) for t in ("TXT", "CNAME")}
+        covered = any(p for _, p in answers.values())  # a wildcard answers under `ent` today
+        absent = all(a == p for a, p in answers.values())  # and `ent` itself is no name
+        if not (covered and absent):
+            continue
+        made = ", ".join(relative(n, zone) for n in sorted(set(names)))
+        rel = relative(ent, zone)
+        out.append(
+            Finding("WILDCARD_SHADOWED", "warning", domain, f"{rel} (empty non-terminal)",
+                    f"{made} makes {rel} exist: the wildcard that answers for every other name "
+                    f"under {rel} today (asked {probe}) stops answering there (RFC 4592 §2.2.2)",
+                    f"if anything relies on names under {rel} through the wildcard, publish "
+                    "them as explicit records first (`invoke audit` lists the probed ones)")
+        )  # fmt: skip
+        # the ancestors above `ent` are created too; one finding per new non-terminal chain
+    return out
