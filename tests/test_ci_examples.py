@@ -200,7 +200,9 @@ class Runner:
             if not k.startswith(("CUTOVER_", "GITHUB_", "CI_", "AWS_", "CLOUDFLARE_", "GITLAB_"))
             and k not in ("PYTHONPATH", "VIRTUAL_ENV")
         }
-        self.base_env["PATH"] = f"{self.bindir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}"
+        self.base_env["PATH"] = (
+            f"{self.bindir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}"
+        )
         self.base_env["PYTHONPATH"] = str(REPO)
         self.count = 0
 
