@@ -6,6 +6,7 @@ document that CI can parse.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
@@ -86,10 +87,12 @@ class ConsoleUI:
         return Confirm.ask(question, console=self.console, default=False)
 
     def info(self, message: str) -> None:
-        self.console.print(message, markup=False)
+        with contextlib.suppress(OSError):  # a terminal gone with SIGHUP must not stop a zone
+            self.console.print(message, markup=False)
 
     def warn(self, message: str) -> None:
-        self.console.print(f"warning: {message}", style="yellow", markup=False)
+        with contextlib.suppress(OSError):
+            self.console.print(f"warning: {message}", style="yellow", markup=False)
 
     def converging(self, report, final: bool) -> None:
         """A progress bar of (zone, server) pairs converged while waiting for propagation."""

@@ -177,3 +177,11 @@ def _pristine(project: Path, zone: str) -> dict:
     if not fresh.exists():
         shutil.copytree(REPO / "demo", fresh / "demo")
     return zone_state(fresh, zone)
+
+
+def test_validate_after_a_prepare_that_kept_lower_ttls_is_in_sync(project, cli):
+    _edit_env(project, lambda d: d.update(ttl={"cutover": 3600, "final": 60}))
+    assert cli("prepare", "--env", "demo", "--yes").returncode == 0
+    r = cli("validate", "--env", "demo", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["summary"]["failed"] == 0
