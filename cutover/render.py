@@ -200,7 +200,9 @@ def render_domain(env: Environment, domain: Domain) -> DomainRender:
 
 def wants(env: Environment, dr: DomainRender, stage: str | Stage) -> list[Want]:
     """What `stage` wants at every managed name of one domain."""
-    stage = get_stage(stage)
+    stage = get_stage(stage, allow_none=True)
+    if stage.before_migration:
+        return _wants_before(env, dr, stage)
     zone = fqdn(dr.domain.name)
     final = stage.drops_old
     ttl = stage.ttl(env.ttl_cutover, env.ttl_final)
@@ -236,6 +238,34 @@ def wants(env: Environment, dr: DomainRender, stage: str | Stage) -> list[Want]:
     if stage.switches_client:
         for name, rtype, values in new.client:
             put(name, rtype, values)
+    for sender in senders:
+        for name, rtype, values in sender.records + sender.client:
+            put(name, rtype, values)
+    return list(out.values())
+
+
+#: "whatever TTL is live": a Want never raises a TTL when lower_only, so this checks none
+ANY_TTL = 2**31 - 1
+
+
+def _wants_before(env: Environment, dr: DomainRender, stage: Stage) -> list[Want]:
+    """What the `from` profile (with the senders and keep_spf) renders: the zone before the
+    migration, values only (no stage has set its TTLs yet)."""
+    zone = fqdn(dr.domain.name)
+    old, senders = dr.old, dr.senders
+    out: dict[tuple[str, str], Want] = {}
+
+    def put(name: str, rtype: str, values: list[str] | None, **kw: Any) -> None:
+        vals = None if values is None else tuple(values)
+        out[(name, rtype)] = Want(name, rtype, ANY_TTL, vals, lower_only=True, **kw)
+
+    put(zone, "MX", old.mx or None)
+    mechanisms = old.spf + [m for s in senders for m in s.spf] + env.migration.keep_spf
+    put(zone, "TXT", [spf_record(mechanisms, old.spf_all), *old.txt], partial=True,
+        owned=frozenset(old.txt))  # fmt: skip
+    put(fqdn("_dmarc", zone), "TXT", None)  # read, so lint sees it; its policy is the user's
+    for name, rtype, values in old.records + old.client:
+        put(name, rtype, values or None)
     for sender in senders:
         for name, rtype, values in sender.records + sender.client:
             put(name, rtype, values)

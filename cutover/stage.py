@@ -28,6 +28,9 @@ class Stage(str):
     requires: str | None
     #: wait until resolvers dropped the TTLs the required stage lowered (T_old)
     waits_t_old: bool
+    #: not a stage one runs: what the `from` profile renders, the state before `prepare`
+    #: (`validate --stage none` gates drift before the migration starts)
+    before_migration: bool = False
 
     def __new__(cls, name: str, index: int, **fields: object) -> Stage:
         obj = super().__new__(cls, name)
@@ -78,14 +81,30 @@ FINALIZE = Stage(
     waits_t_old=False,
 )
 
+NONE = Stage(
+    "none",
+    -1,
+    ttl_source="cutover",
+    lower_only=True,
+    switches_mx=False,
+    switches_client=False,
+    drops_old=False,
+    requires=None,
+    waits_t_old=False,
+    before_migration=True,
+)
+
 #: the lifecycle in order; the only place that order is written down
 ORDER: tuple[Stage, ...] = (PREPARE, CUTOVER, FINALIZE)
 NAMES: tuple[str, ...] = tuple(s.name for s in ORDER)
 _BY_NAME = {s.name: s for s in ORDER}
 
 
-def get_stage(name: str | Stage) -> Stage:
-    """The Stage called `name`; bad input names the stages there are."""
+def get_stage(name: str | Stage, allow_none: bool = False) -> Stage:
+    """The Stage called `name`; bad input names the stages there are. `allow_none`: also the
+    state before the migration, for the read-only checks."""
+    if allow_none and str(name) == NONE.name:
+        return NONE
     found = _BY_NAME.get(str(name))
     if found is None:
         raise UsageError(f"unknown stage {name!r} (stages: {', '.join(NAMES)})")

@@ -10,10 +10,9 @@ from collections.abc import Callable
 
 from . import journal
 from .config import Environment
-from .errors import UsageError
 from .providers import get_provider
 from .records import RRset, fqdn
-from .render import STAGES
+from .stage import NONE, Stage, get_stage
 from .state import get_state
 from .verify.dnsquery import NOT_AUTHORITATIVE, REFUSED, SERVFAIL, TIMEOUT, UNREACHABLE
 from .verify.propagation import Report, check, expected_for_stage
@@ -21,14 +20,13 @@ from .verify.propagation import Report, check, expected_for_stage
 ANSWERLESS = {TIMEOUT, UNREACHABLE, REFUSED, SERVFAIL, NOT_AUTHORITATIVE}
 
 
-def validation_stage(env: Environment, stage: str | None) -> str:
-    """The stage to compare against: the given one, else the last one in place, else prepare."""
+def validation_stage(env: Environment, stage: str | None) -> Stage:
+    """The stage to compare against: the given one (or `none`, the state before prepare),
+    else the last one in place, else `none`."""
     if stage:
-        if stage not in STAGES:
-            raise UsageError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
-        return stage
+        return get_stage(stage, allow_none=True)
     units = journal.stack(get_state(env).read_journal())
-    return journal.current_stage(units) or journal.next_stage(units)
+    return get_stage(journal.current_stage(units) or NONE, allow_none=True)
 
 
 def validate(

@@ -278,3 +278,20 @@ def test_a_closed_pipe_is_quiet(project):
         timeout=60,
     )
     assert r.stdout.count("\n") == 1 and r.stderr == "", r.stderr
+
+
+def test_validate_before_any_stage_gates_drift_against_the_from_profile(project, cli):
+    r = cli("validate", "--env", "demo", "--json")
+    doc = json.loads(r.stdout)
+    assert r.returncode == 0 and doc["stage"] == "none", r.stderr
+    assert doc["summary"]["failed"] == 0 and doc["summary"]["checks"] > 0
+    path = project / "demo" / "zones" / "example.org.zone"
+    path.write_text(
+        path.read_text().replace("include:_spf.google.com ~all", "include:x.example ~all")
+    )
+    r = cli("validate", "--env", "demo", "--stage", "none", "--json")
+    assert r.returncode == 1, r.stderr
+    bad = {(f["zone"], f["type"], f["status"]) for f in json.loads(r.stdout)["findings"] if f["status"] != "OK"}  # fmt: skip
+    assert ("example.org.", "TXT", "VALUE_MISMATCH") in bad
+    assert all(f["expected"] is not None for f in json.loads(r.stdout)["findings"] if f["type"] != "TXT" or f["name"] != "_dmarc.example.org.")  # fmt: skip
+    assert cli("prepare", "--env", "demo", "--stage", "none", "--yes").returncode == 2

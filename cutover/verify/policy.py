@@ -43,8 +43,9 @@ def lint_plans(env, stage: str, plans, provider) -> list[Finding]:
 def required_spf(env, dr, stage: str) -> list[str]:
     """The mechanisms the stage's SPF must hold: the coexistence union until finalize."""
     senders = [m for s in dr.senders for m in s.spf]
-    old = [] if stage == "finalize" else dr.old.spf
-    return [*old, *dr.new.spf, *senders, *env.migration.keep_spf]
+    old = [] if getattr(stage, "drops_old", False) else dr.old.spf
+    new = [] if getattr(stage, "before_migration", False) else dr.new.spf
+    return [*old, *new, *senders, *env.migration.keep_spf]
 
 
 def lint_zone(
@@ -67,7 +68,8 @@ def lint_zone(
 
 def _dkim(dr, rrsets, lookup: Lookup, zone: str, stage: str) -> list[Finding]:
     """Every selector a profile or sender renders, followed through its CNAME to the key."""
-    signing = {n for n, _, _ in dr.new.records} | {n for s in dr.senders for n, _, _ in s.records}
+    signer = dr.old if getattr(stage, "before_migration", False) else dr.new
+    signing = {n for n, _, _ in signer.records} | {n for s in dr.senders for n, _, _ in s.records}
     old = {n for n, _, _ in dr.old.records} - signing
     names = sorted(n for n in signing | (old if stage != "finalize" else set()))
     out = []

@@ -175,11 +175,16 @@ def expected_for_plans(plans: list[Plan]) -> dict[str, list[Want]]:
     return out
 
 
+def expected_rrset(want: Want, got: RRset | None) -> RRset | None:
+    """What a server should serve given what it serves: a TTL-only Want keeps the values."""
+    if want.values is None and got is not None:
+        return got.with_ttl(want.ttl_over(got))  # a stage that never raises a TTL
+    return want.merge(got)
+
+
 def judge(want: Want, got: RRset | None, role: str) -> tuple[str, str]:
     """(status, message) for one served RRset against what is wanted."""
-    expected = want.merge(got)
-    if want.values is None and got is not None:
-        expected = got.with_ttl(want.ttl_over(got))  # a stage that never raises a TTL
+    expected = expected_rrset(want, got)
     what = f"{want.type}"
     if role == "resolver":  # a cached TTL counts down: compare values only
         if (expected is None and got is None) or (expected and expected.same_values(got)):
@@ -271,6 +276,8 @@ async def _check_one(target: Target, want: Want, sem: asyncio.Semaphore) -> Find
     if answer.problem:
         return Finding(status=answer.problem, message=answer.detail, **base)
     got = answer.rrset
+    exp = expected_rrset(want, got)
+    base["expected"] = {"ttl": exp.ttl, "values": list(exp.values)} if exp else {"ttl": None, "values": []}  # fmt: skip
     status, message = judge(want, got, target.role)
     if status == "STALE":
         left = got.ttl if got else answer.negative_ttl
