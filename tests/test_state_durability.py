@@ -89,6 +89,9 @@ def test_load_snapshot_by_id_unique_prefix_and_latest(state, tmp_path):
     # a newer but broken file is not "latest": the newest *valid* snapshot is
     (tmp_path / "snapshots" / "29991231T000000000000Z-cutover-abcdef.json").write_text("[]")
     assert state.load_snapshot("latest") == second
+    time.sleep(0.01)
+    state.save_snapshot(snapshot_doc("rollback"))  # nor is one a rollback took
+    assert state.load_snapshot("latest") == second
 
     with pytest.raises(UsageError) as exc:
         state.load_snapshot("2")  # every id starts with the year

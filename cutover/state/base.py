@@ -399,14 +399,19 @@ class StateBackend(ABC):
         StateWriteError (exit 3) when it cannot be written whole or the id already exists."""
 
     def load_snapshot(self, sid: str) -> dict[str, Any]:
-        """A snapshot by id, unique id prefix, or "latest" (the newest valid one).
+        """A snapshot by id, unique id prefix, or "latest" (the newest valid one a stage took,
+        never one a rollback took: "put it back as the last stage found it").
 
         UsageError (exit 2) for an unknown or ambiguous id; ChecksFailed (exit 1) for a stored
         file that is not a sealed snapshot document."""
         where = self.snapshots_location
         hint = f"list them with `invoke snapshots --env {self.env_name}`"
         if sid == "latest":
-            valid = [stem for stem, doc, _ in self._scan() if doc is not None]
+            valid = [
+                stem
+                for stem, doc, _ in self._scan()
+                if doc is not None and doc.get("stage") != "rollback"
+            ]
             if not valid:
                 raise UsageError(f"no valid snapshot in {where}", hint)
             sid = valid[-1]
