@@ -7,10 +7,13 @@ own line map, and compared byte for byte with the text it started from.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import dns.zone
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cutover.errors import ProviderError
 from cutover.plan import Change, Plan
@@ -249,3 +252,69 @@ def test_the_provider_reads_includes_next_to_the_zone_file_and_keeps_the_mode(
         300,
         ["192.0.2.80"],
     )
+
+
+POOL = {
+    (ORIGIN, "MX"): ["10 mail.t.example.", "20 backup.t.example.", "0 mx.example.net."],
+    (ORIGIN, "TXT"): ['"v=spf1 mx -all"', '"note; with a semicolon"', '"MS=ms1"', '"a" "b;c"'],
+    ("_dmarc." + ORIGIN, "TXT"): ['"v=DMARC1; p=none"', '"v=DMARC1; p=reject"'],
+    ("mail." + ORIGIN, "A"): ["192.0.2.25", "192.0.2.26"],
+    ("mail." + ORIGIN, "TXT"): ['"mailhost"', '"other"'],
+    ("new." + ORIGIN, "CNAME"): ["mail.t.example.", "target.example.net."],
+    ("host.sub." + ORIGIN, "A"): ["192.0.2.9", "192.0.2.10"],
+    ("_smtp._tls." + ORIGIN, "TXT"): ['"v=TLSRPTv1; rua=mailto:t@t.example"'],
+}
+
+
+FLAT = """\
+$ORIGIN t.example.
+$TTL 300
+@ IN 3600 SOA ns1.t.example. hostmaster.t.example. 41 3600 600 604800 60
+@ IN 3600 NS ns1.t.example.
+@ IN 300 MX 10 mail.t.example.
+@ IN 300 MX 20 backup.t.example.
+@ IN 300 TXT "v=spf1 mx -all"
+@ IN 300 TXT "note; with a semicolon"
+ns1 IN 300 A 192.0.2.1
+; a comment between records
+mail IN 3600 A 192.0.2.25
+mail IN 300 TXT "mailhost"
+_dmarc IN 300 TXT "v=DMARC1; p=none"
+host.sub IN 300 A 192.0.2.9
+"""
+
+
+def _rrset_index(text):
+    z = dns.zone.from_text(text, origin=ORIGIN, relativize=False)
+    return {k: RRset(*k, ttl, values) for k, (ttl, values) in rrsets_of(z).items()}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_any_edit_reads_back_as_planned_and_ttl_edits_come_back_byte_identical(data):
+    tmp_path = Path("/nonexistent")  # no $INCLUDE: the folder is never read
+    source = data.draw(st.sampled_from([HAND, FLAT]))
+    keys = data.draw(st.lists(st.sampled_from(sorted(POOL)), unique=True, min_size=1))
+    changes = []
+    for key in keys:
+        most = 1 if key[1] == "CNAME" else 3  # a CNAME is a singleton
+        values = data.draw(st.lists(st.sampled_from(POOL[key]), unique=True, max_size=most))
+        ttl = data.draw(st.sampled_from([5, 60, 300, 3600]))
+        changes.append((key, RRset(*key, ttl, values) if values else None))
+    text, serial = edit(tmp_path, source, changes)
+    expected = _rrset_index(source)
+    for key, after in changes:
+        expected.pop(key, None)
+        if after is not None:
+            expected[key] = after
+    assert _rrset_index(text) == expected
+    assert serial_of(text) == 42
+    kept = [ln for ln in source.splitlines() if ln.startswith(("$", ";"))]
+    assert [ln for ln in text.splitlines() if ln.startswith(("$", ";"))] == kept
+    # TTL-only edits of existing RRsets, undone, give the file back byte for byte
+    before = _rrset_index(source)
+    ttl_only = [(k, before[k].with_ttl(a.ttl)) for k, a in changes if k in before and a is not None]
+    if ttl_only:
+        once, _ = edit(tmp_path, source, ttl_only)
+        back, _ = edit(tmp_path, once, [(k, before[k]) for k, _ in ttl_only])
+        assert masked(back, 43) == masked(source, 41)
