@@ -93,7 +93,7 @@ class ZoneFileProvider(Provider):
                 after = load_zone(path, fqdn(zone), new_text)
             except (dns.exception.DNSException, OSError) as exc:
                 raise ProviderError(
-                    f"zone file {path}: cannot edit it in place ({exc}); nothing was applied",
+                    f"zone file {path}: cannot edit it in place ({exc})",
                     nothing_written=True,
                 ) from exc
             _check_edit(path, before, after, changes, serial)
@@ -173,7 +173,7 @@ def _check_edit(path, before, after, changes, serial: int) -> None:
         what = ", ".join(f"{n} {t}" for n, t in wrong[:3])
         raise ProviderError(
             f"zone file {path}: editing it in place would not give what the plan says "
-            f"({what}); nothing was applied",
-            "report this with the zone file; the file was left as it was",
+            f"({what}); the file was left as it was",
+            "report this with the zone file",
             nothing_written=True,
         )

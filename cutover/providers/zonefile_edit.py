@@ -39,9 +39,10 @@ def refuse_foreign(zmap: ZoneMap, keys: Iterable[tuple[str, str]]) -> None:
         if r.key in keys and not r.editable:
             source = "a $GENERATE line" if r.entry is None else "an $INCLUDEd file"
             raise ProviderError(
-                f"{r.name} {r.type} comes from {source} ({r.where()}); the zone-file provider "
-                f"edits only {zmap.path}, nothing was applied",
-                f"move those records into {zmap.path.name} or leave the name unmanaged",
+                f"{r.name} {r.type} comes from {source} ({r.where()}) and the zone-file "
+                f"provider edits only {zmap.path}: move those records into it or leave the "
+                "name unmanaged",
+                "move the records or leave the name unmanaged",
                 nothing_written=True,
             )
 
@@ -283,7 +284,7 @@ def _apply(text: str, edits: list[Edit]) -> str:
     for e in sorted(edits, key=lambda e: (e.start, e.end)):
         if e.start < pos:
             raise ProviderError(
-                f"zone file edit: overlapping edits at offset {e.start}; nothing was applied",
+                f"zone file edit: overlapping edits at offset {e.start}",
                 nothing_written=True,
             )
         out += [text[pos : e.start], e.text]
