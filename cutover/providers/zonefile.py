@@ -96,7 +96,7 @@ class ZoneFileProvider(Provider):
                     f"zone file {path}: cannot edit it in place ({exc})",
                     nothing_written=True,
                 ) from exc
-            _check_edit(path, before, after, changes, serial)
+            _check_edit(path, before, after, changes, serial, "$TTL" in text.upper())
             self._write(zone, new_text)
         return ChangeRef(zone=fqdn(zone), id=str(serial))
 
@@ -148,7 +148,7 @@ def _all(z: dns.zone.Zone) -> dict[tuple[str, str], RRset]:
     return index(_rrsets(z, {n.to_text() for n in z.nodes}))
 
 
-def _check_edit(path, before, after, changes, serial: int) -> None:
+def _check_edit(path, before, after, changes, serial: int, has_ttl: bool) -> None:
     """Refuse (nothing written) unless the edited file holds exactly the plan's `after` for the
     changed RRsets, every other RRset as it was, and the SOA with only its serial raised."""
     old, new = _all(before), _all(after)
@@ -171,9 +171,11 @@ def _check_edit(path, before, after, changes, serial: int) -> None:
         wrong.append(soa_key)
     if wrong:
         what = ", ".join(f"{n} {t}" for n, t in wrong[:3])
+        # RFC 1035: without $TTL, a line with no TTL takes the TTL of the line above it
+        hint = "give the lines around it explicit TTLs" if not has_ttl else "report this"
         raise ProviderError(
             f"zone file {path}: editing it in place would not give what the plan says "
-            f"({what}); the file was left as it was",
-            "report this with the zone file",
+            f"({what}); the file was left as it was: {hint}",
+            hint,
             nothing_written=True,
         )
