@@ -176,7 +176,6 @@ class ZoneMap:
     text: str
     entries: list[Entry]
     records: list[Record] = field(default_factory=list)
-    includes: list[tuple[Entry, Path]] = field(default_factory=list)
     has_ttl_directive: bool = False
     end_origin: dns.name.Name | None = None
     end_default_ttl: int | None = None
@@ -261,9 +260,7 @@ def _include(zmap: ZoneMap, path: Path, e: Entry, st: _State, depth: int):
         raise ZoneSyntaxError(f"{path}:{e.line}: $INCLUDE nested too deep")
     args = e.tokens[1:]
     target = include_path(args[0], zmap.path.parent)
-    if depth == 0:
-        zmap.includes.append((e, target))
-    elif not Path(args[0].value).is_absolute():
+    if depth > 0 and not Path(args[0].value).is_absolute():
         raise ZoneSyntaxError(
             f"{path}:{e.line}: a nested $INCLUDE needs an absolute path ({args[0].value})"
         )

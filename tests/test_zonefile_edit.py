@@ -318,3 +318,27 @@ def test_any_edit_reads_back_as_planned_and_ttl_edits_come_back_byte_identical(d
         once, _ = edit(tmp_path, source, ttl_only)
         back, _ = edit(tmp_path, once, [(k, before[k]) for k, _ in ttl_only])
         assert masked(back, 43) == masked(source, 41)
+
+
+def test_include_origin_argument_and_nested_relative_includes(tmp_path):
+    (tmp_path / "sub.inc").write_text("host IN A 192.0.2.99\n")
+    text = HAND + "$INCLUDE sub.inc other.t.example.\n"
+    zmap = scan(tmp_path / "t.example.zone", ORIGIN, text)
+    assert ("host.other.t.example.", "A") in {r.key for r in zmap.records}
+    assert ("host.other.t.example.", "A") in zone_keys(
+        load_zone(tmp_path / "t.example.zone", ORIGIN, text)
+    )
+    (tmp_path / "sub.inc").write_text("$INCLUDE deeper.inc\n")
+    (tmp_path / "deeper.inc").write_text("deep IN A 192.0.2.98\n")
+    with pytest.raises(
+        ZoneSyntaxError, match=r"sub\.inc:1: a nested \$INCLUDE needs an absolute path"
+    ):
+        load_zone(tmp_path / "t.example.zone", ORIGIN, text)
+    (tmp_path / "sub.inc").write_text(f"$INCLUDE {tmp_path / 'deeper.inc'}\n")
+    assert ("deep.other.t.example.", "A") in zone_keys(
+        load_zone(tmp_path / "t.example.zone", ORIGIN, text)
+    )
+
+
+def zone_keys(z):
+    return set(rrsets_of(z))
