@@ -25,6 +25,8 @@ import dns.rdatatype
 import dns.rrset
 import dns.zone
 
+from .zoneload import load_zone
+
 MAX_CNAME_CHAIN = 8
 
 
@@ -63,8 +65,8 @@ class ZoneStore:
             if cached and cached[0] == st.st_mtime and cached[1] == st.st_size:
                 return cached[2]
             try:
-                zone = dns.zone.from_file(str(path), origin=origin, relativize=False)
-            except (dns.exception.DNSException, OSError):
+                zone = load_zone(path, origin)
+            except (dns.exception.DNSException, OSError, UnicodeDecodeError):
                 return cached[2] if cached else None  # keep serving the last good copy
             self._zones[origin] = (st.st_mtime, st.st_size, zone)
             return zone

@@ -1,8 +1,10 @@
 """BIND-format zone files in a directory, served by the embedded DNS server.
 
-The default provider: it needs no account, so the demo and the tests run anywhere. Writes are
-atomic (temporary file + rename, so the server never reads half a file), bump the SOA serial,
-and are refused when an RRset the plan touches changed on disk since the plan was made.
+The default provider: it needs no account, so the demo and the tests run anywhere. A write edits
+the file in place (zonefile_edit: only the lines of the changed RRsets and the SOA serial, every
+comment, directive and other line kept), is checked by reading the new text back with dnspython
+before it replaces the file, is atomic (temporary file + rename, so the server never reads half a
+file), and is refused when an RRset the plan touches changed on disk since the plan was made.
 """
 
 from __future__ import annotations
@@ -16,15 +18,16 @@ from pathlib import Path
 
 import dns.exception
 import dns.name
-import dns.rdata
-import dns.rdataclass
 import dns.rdatatype
 import dns.zone
 
 from ..dnsserver import DNSServer
 from ..errors import ConfigError, ProviderError
-from ..records import RRset, fqdn
+from ..records import RRset, fqdn, index
+from ..zoneload import load_zone, read_text
+from ..zonesyntax import scan
 from .base import ChangeRef, Provider, check_drift
+from .zonefile_edit import edit_zone
 
 
 class ZoneFileProvider(Provider):
@@ -41,7 +44,7 @@ class ZoneFileProvider(Provider):
     def path(self, zone: str) -> Path:
         return self.directory / f"{fqdn(zone).rstrip('.')}.zone"
 
-    def _load(self, zone: str) -> dns.zone.Zone:
+    def _text(self, zone: str) -> str:
         path = self.path(zone)
         if not path.is_file():
             raise ConfigError(
@@ -49,7 +52,19 @@ class ZoneFileProvider(Provider):
                 "create it or fix provider.directory",
             )
         try:
-            return dns.zone.from_file(str(path), origin=fqdn(zone), relativize=False)
+            return read_text(path)
+        except UnicodeDecodeError as exc:
+            raise ProviderError(
+                f"zone file {path}: not UTF-8 ({exc.reason} at byte {exc.start})"
+            ) from None
+        except OSError as exc:
+            raise ProviderError(f"zone file {path}: {exc}") from exc
+
+    def _load(self, zone: str, text: str | None = None) -> dns.zone.Zone:
+        path = self.path(zone)
+        text = self._text(zone) if text is None else text
+        try:
+            return load_zone(path, fqdn(zone), text)
         except (dns.exception.DNSException, OSError) as exc:
             raise ProviderError(f"zone file {path}: {exc}") from exc
 
@@ -67,31 +82,31 @@ class ZoneFileProvider(Provider):
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def apply(self, zone: str, plan) -> ChangeRef:
+        path = self.path(zone)
         with self._file_lock(zone):
-            z = self._load(zone)
-            check_drift(zone, plan, _rrsets(z, {c.key[0] for c in plan.changes}))
-            for change in plan.changes:
-                name = dns.name.from_text(change.key[0])
-                rdtype = dns.rdatatype.from_text(change.key[1])
-                z.delete_rdataset(name, rdtype)
-                if change.after is not None:
-                    rds = z.find_rdataset(name, rdtype, create=True)
-                    for value in change.after.values:
-                        rds.add(
-                            dns.rdata.from_text(dns.rdataclass.IN, rdtype, value), change.after.ttl
-                        )
-                    rds.update_ttl(change.after.ttl)
-            serial = _bump_serial(z)
-            self._write(zone, z)
+            text = self._text(zone)
+            before = self._load(zone, text)
+            check_drift(zone, plan, _rrsets(before, {c.key[0] for c in plan.changes}))
+            changes = [(c.key, c.after) for c in plan.changes]
+            try:
+                new_text, serial = edit_zone(scan(path, fqdn(zone), text), changes)
+                after = load_zone(path, fqdn(zone), new_text)
+            except (dns.exception.DNSException, OSError) as exc:
+                raise ProviderError(
+                    f"zone file {path}: cannot edit it in place ({exc})",
+                    nothing_written=True,
+                ) from exc
+            _check_edit(path, before, after, changes, serial, "$TTL" in text.upper())
+            self._write(zone, new_text)
         return ChangeRef(zone=fqdn(zone), id=str(serial))
 
-    def _write(self, zone: str, z: dns.zone.Zone) -> None:
+    def _write(self, zone: str, text: str) -> None:
         path = self.path(zone)
         mode = path.stat().st_mode & 0o777
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                z.to_file(fh, relativize=True, want_origin=True)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(text.encode("utf-8"))
                 fh.flush()
                 os.fsync(fh.fileno())
             os.chmod(tmp, mode)
@@ -129,9 +144,38 @@ def _rrsets(z: dns.zone.Zone, names: Iterable[str]) -> list[RRset]:
     return out
 
 
-def _bump_serial(z: dns.zone.Zone) -> int:
-    soa_rds = z.get_rdataset(z.origin, dns.rdatatype.SOA)
-    soa = soa_rds[0]
-    serial = (soa.serial + 1) % 2**32
-    soa_rds.add(soa.replace(serial=serial), soa_rds.ttl)  # SOA is a singleton: replaces
-    return serial
+def _all(z: dns.zone.Zone) -> dict[tuple[str, str], RRset]:
+    return index(_rrsets(z, {n.to_text() for n in z.nodes}))
+
+
+def _check_edit(path, before, after, changes, serial: int, has_ttl: bool) -> None:
+    """Refuse (nothing written) unless the edited file holds exactly the plan's `after` for the
+    changed RRsets, every other RRset as it was, and the SOA with only its serial raised."""
+    old, new = _all(before), _all(after)
+    expected = dict(old)
+    for key, rrset in changes:
+        expected.pop(key, None)
+        if rrset is not None:
+            expected[key] = rrset
+    soa_key = (before.origin.to_text().lower(), "SOA")
+    old_soa = before.get_rdataset(before.origin, dns.rdatatype.SOA)
+    new_soa = after.get_rdataset(after.origin, dns.rdatatype.SOA)
+    wrong = sorted(
+        k for k in set(expected) | set(new) if k != soa_key and expected.get(k) != new.get(k)
+    )
+    if (
+        new_soa is None
+        or new_soa[0] != old_soa[0].replace(serial=serial)
+        or new_soa.ttl != old_soa.ttl
+    ):
+        wrong.append(soa_key)
+    if wrong:
+        what = ", ".join(f"{n} {t}" for n, t in wrong[:3])
+        # RFC 1035: without $TTL, a line with no TTL takes the TTL of the line above it
+        hint = "give the lines around it explicit TTLs" if not has_ttl else "report this"
+        raise ProviderError(
+            f"zone file {path}: editing it in place would not give what the plan says "
+            f"({what}); the file was left as it was: {hint}",
+            hint,
+            nothing_written=True,
+        )
