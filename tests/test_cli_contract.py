@@ -295,3 +295,11 @@ def test_validate_before_any_stage_gates_drift_against_the_from_profile(project,
     assert ("example.org.", "TXT", "VALUE_MISMATCH") in bad
     assert all(f["expected"] is not None for f in json.loads(r.stdout)["findings"] if f["type"] != "TXT" or f["name"] != "_dmarc.example.org.")  # fmt: skip
     assert cli("prepare", "--env", "demo", "--stage", "none", "--yes").returncode == 2
+
+
+@pytest.mark.parametrize("damage", [b"@ 10 IN MX not-a-number\n", b"; \xff\xfe\n"])
+def test_a_broken_zone_file_is_bad_input_exit_2(project, cli, damage):
+    path = project / "demo" / "zones" / "example.org.zone"
+    path.write_bytes(path.read_bytes() + damage)
+    r = cli("plan", "--env", "demo")
+    assert r.returncode == 2 and "example.org.zone" in _one_line(r), r.stderr

@@ -53,9 +53,9 @@ class ZoneFileProvider(Provider):
             )
         try:
             return read_text(path)
-        except UnicodeDecodeError as exc:
-            raise ProviderError(
-                f"zone file {path}: not UTF-8 ({exc.reason} at byte {exc.start})"
+        except UnicodeDecodeError as exc:  # the user's file: bad input, exit 2
+            raise ConfigError(
+                f"zone file {path}: not UTF-8 ({exc.reason} at byte {exc.start})", "fix the file"
             ) from None
         except OSError as exc:
             raise ProviderError(f"zone file {path}: {exc}") from exc
@@ -65,7 +65,9 @@ class ZoneFileProvider(Provider):
         text = self._text(zone) if text is None else text
         try:
             return load_zone(path, fqdn(zone), text)
-        except (dns.exception.DNSException, OSError) as exc:
+        except dns.exception.DNSException as exc:  # a syntax error in the user's file: exit 2
+            raise ConfigError(f"zone file {path}: {exc}", "fix the file") from None
+        except OSError as exc:
             raise ProviderError(f"zone file {path}: {exc}") from exc
 
     def read(self, zone: str, names: Iterable[str]) -> list[RRset]:
