@@ -136,6 +136,16 @@ class Plan:
         blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
 
+    def settle(self, live: dict[tuple[str, str], RRset], keys: Iterable) -> None:
+        """Fill `result`: the RRsets at `keys` as the zone will hold them once applied."""
+        wanted = set(keys)
+        self.result = {k: r for k, r in live.items() if k in wanted}
+        for change in self.changes:
+            if change.after is None:
+                self.result.pop(change.key, None)
+            else:
+                self.result[change.key] = change.after
+
     @property
     def befores(self) -> list[RRset]:
         return [c.before for c in self.changes if c.before is not None]
@@ -161,12 +171,7 @@ def diff(zone: str, wants: Iterable[Want], current: Iterable[RRset], stage: str 
         if before == after:
             continue
         plan.changes.append(Change(before, after, want.partial))
-    plan.result = {k: r for k, r in live.items() if k in seen}
-    for change in plan.changes:
-        if change.after is None:
-            plan.result.pop(change.key, None)
-        else:
-            plan.result[change.key] = change.after
+    plan.settle(live, seen)
     _refuse_zero_mx(zone, plan, live)
     _refuse_cname_conflicts(plan, live)
     plan.changes.sort(key=lambda c: (c.key[0].count("."), c.key))

@@ -139,10 +139,5 @@ def plan_restore(
             conflicts.append(conflict)
         elif target != current:
             plan.changes.append(Change(current, target))
-    plan.result = {k: r for k, r in now.items() if k in wrote}
-    for c in plan.changes:
-        if c.after is None:
-            plan.result.pop(c.key, None)
-        else:
-            plan.result[c.key] = c.after
+    plan.settle(now, wrote)
     return plan, conflicts

@@ -45,6 +45,20 @@ def run_cli(root: Path, *args: str, env: dict | None = None, timeout: float = 12
     )
 
 
+def spawn_cli(root: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
+    """The `cutover` program started in `root` and left running (for signals, pauses, locks)."""
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    return subprocess.Popen(
+        [sys.executable, "-c", "from cutover.cli import main; main()", *args],
+        cwd=root,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+
+
 @pytest.fixture
 def cli(project: Path):
     def _run(*args: str, **kw):

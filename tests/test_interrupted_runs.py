@@ -28,7 +28,7 @@ import dns.zone
 import pytest
 
 from tests.aws_helpers import PREFIX, demo_zone_text, write_route53_env
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, spawn_cli
 from tests.lifecycle_helpers import fast_demo, journal, runs, runs_of, zone_state
 from tests.test_lifecycle_gates import _three_zone_project
 
@@ -86,15 +86,7 @@ def paused(project: Path, point: str, *args: str, env: dict | None = None) -> It
         "CUTOVER_TEST_PAUSE": f"{point}={marker}",
     }
     full_env.pop("CUTOVER_ENV", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from cutover.cli import main; main()", *args],
-        cwd=project,
-        env=full_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        stdin=subprocess.DEVNULL,
-    )
+    proc = spawn_cli(project, *args, env=full_env)
     try:
         deadline = time.monotonic() + PAUSE_DEADLINE
         while not marker.exists():

@@ -1,17 +1,14 @@
 """Gates, the journal, locks and safe re-runs, through the real `cutover` program."""
 
 import json
-import os
 import re
 import resource
 import signal
-import subprocess
-import sys
 import time
 
 import yaml
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import run_cli, spawn_cli
 from tests.lifecycle_helpers import fast_demo, journal, runs, zone_state
 
 
@@ -126,16 +123,7 @@ def test_failure_on_second_zone_then_rerun_then_rollback_restores_all(project):
 
 
 def _spawn(project, *args):
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen(
-        [sys.executable, "-c", "from cutover.cli import main; main()", *args],
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        stdin=subprocess.DEVNULL,
-    )
+    return spawn_cli(project, *args)
 
 
 def _wait_for_lock(project, timeout=10):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import REPO, spawn_cli
 from tests.lifecycle_helpers import fast_demo, runs, zone_state
 
 ZONES = ("example.com", "example.org")
@@ -132,24 +132,8 @@ def test_drift_found_at_a_later_zone_says_what_was_applied(project, cli):
     """Zone 1 applied, then someone edits zone 2 before the run reaches it: the run stops with
     exit 1 and says DNS was changed in zone 1 (never "nothing was applied")."""
     marker = project / "pause"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "CUTOVER_TEST_PAUSE": f"after-zone-1={marker}"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from cutover.cli import main; main()",
-            "prepare",
-            "--env",
-            "demo",
-            "--yes",
-        ],  # fmt: skip
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        stdin=subprocess.DEVNULL,
-    )
+    env = {"CUTOVER_TEST_PAUSE": f"after-zone-1={marker}"}
+    proc = spawn_cli(project, "prepare", "--env", "demo", "--yes", env=env)
     try:
         deadline = time.monotonic() + 30
         while not marker.exists():
