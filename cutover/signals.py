@@ -23,9 +23,10 @@ from pathlib import Path
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-class Interrupted(BaseException):  # noqa: N818 - reads as what happened, like KeyboardInterrupt
-    """A signal stopped the run. BaseException, so no `except Exception` (in a zone-file parser,
-    a provider SDK) can turn it into a syntax or provider error."""
+class Interrupted(KeyboardInterrupt):  # noqa: N818 - reads as what happened
+    """A signal stopped the run. A KeyboardInterrupt, so no `except Exception` (in a zone-file
+    parser, a provider SDK) can turn it into a syntax or provider error, and asyncio re-raises
+    it from a callback instead of logging it and going on (it does so for BaseException)."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
