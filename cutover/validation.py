@@ -38,12 +38,15 @@ def validate(
     wait: bool = False,
     progress: Callable[[Report, bool], None] | None = None,
 ) -> Report:
+    from .render import render_domain
+
     stage = validation_stage(env, stage)
-    expected = expected_for_stage(env, stage)
+    renders = {fqdn(d.name): render_domain(env, d) for d in env.domains}  # once, for both
+    expected = expected_for_stage(env, stage, renders)
     provider = get_provider(env)
     try:
         report = check(env, provider, expected, stage, wait=wait, progress=progress)
-        lint_served(env, stage, report, provider)
+        lint_served(env, stage, report, provider, renders)
         return report
     finally:
         provider.close()
@@ -65,11 +68,14 @@ def served_rrsets(report: Report) -> dict[str, dict[tuple[str, str], RRset]]:
     return out
 
 
-def lint_served(env: Environment, stage: str, report: Report, provider) -> None:
-    """The same policy checks lint runs before apply, on the records as served."""
+def lint_served(
+    env: Environment, stage: str, report: Report, provider, renders: dict | None = None
+) -> None:
+    """The same policy checks lint runs before apply, on the records as served: every zone
+    with one shared lookup, its outside names asked once and concurrently."""
     from .render import render_domain
     from .verify.lookup import Lookup, lint_addresses
-    from .verify.policy import lint_zone
+    from .verify.policy import lint_zones
 
     served = served_rrsets(report)
     if not served:
@@ -79,7 +85,11 @@ def lint_served(env: Environment, stage: str, report: Report, provider) -> None:
         return
     lookup = Lookup(lint_addresses(env, provider))
     lookup.probe(next(iter(served)))
+    zones = []
     for domain in env.domains:
         zone = fqdn(domain.name)
         if zone in served:
-            report.policy += lint_zone(env, stage, render_domain(env, domain), served[zone], lookup)
+            dr = renders[zone] if renders and zone in renders else render_domain(env, domain)
+            zones.append((dr, served[zone]))
+    report.policy += lint_zones(env, stage, zones, lookup)
+    report.lookups = {"asked": lookup.prefetched, "waves": lookup.waves, "late": lookup.misses}

@@ -77,6 +77,8 @@ class Report:
     elapsed: float = 0.0
     rounds: int = 0
     policy: list[Any] = field(default_factory=list)  # lint findings on what is served
+    #: the lint lookups of the run: asked ahead (concurrently), in how many waves, asked late
+    lookups: dict[str, int] = field(default_factory=dict)
 
     @property
     def policy_errors(self) -> list[Any]:
@@ -156,11 +158,14 @@ class Report:
 # ---------------------------------------------------------------- what is expected
 
 
-def expected_for_stage(env, stage: str) -> dict[str, list[Want]]:
-    """What the repository says each zone serves once `stage` is in place."""
+def expected_for_stage(env, stage: str, renders: dict | None = None) -> dict[str, list[Want]]:
+    """What the repository says each zone serves once `stage` is in place. `renders` (zone ->
+    DomainRender) reuses renders already made, e.g. by validate, which lints them too."""
     from ..render import render_domain, wants
 
-    return {fqdn(d.name): wants(env, render_domain(env, d), stage) for d in env.domains}
+    if renders is None:
+        renders = {fqdn(d.name): render_domain(env, d) for d in env.domains}
+    return {fqdn(d.name): wants(env, renders[fqdn(d.name)], stage) for d in env.domains}
 
 
 def expected_for_plans(plans: list[Plan]) -> dict[str, list[Want]]:

@@ -93,9 +93,9 @@ def _own_checks(text: str, raw: str, required: list[str], finding) -> list[Findi
 
 def _checkdmarc(text: str, domain: str, lookup, finding) -> list[Finding]:
     spf = _checkdmarc_spf()
-    kw: dict[str, Any] = {"nameservers": lookup.nameservers or None, "timeout": 2.0}
+    kw: dict[str, Any] = {"resolver": lookup.resolver, "timeout": 2.0}  # the run's cache
     try:
-        parsed = spf.parse_spf_record(text, domain, **kw)
+        parsed = lookup.spf_once(text, domain, lambda: spf.parse_spf_record(text, domain, **kw))
     except spf.SPFTooManyDNSLookups as exc:
         count = (getattr(exc, "data", None) or {}).get("dns_lookups", "more than 10")
         chain = _costliest(text, domain, kw)
