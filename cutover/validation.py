@@ -45,11 +45,37 @@ def validate(
     expected = expected_for_stage(env, stage, renders)
     provider = get_provider(env)
     try:
-        report = check(env, provider, expected, stage, wait=wait, progress=progress)
-        lint_served(env, stage, report, provider, renders)
+        lookup, ahead = _lint_ahead(env, provider, renders, expected)
+        report = check(
+            env, provider, expected, stage, wait=wait, progress=progress, alongside=ahead
+        )
+        lint_served(env, stage, report, provider, renders, lookup)
         return report
     finally:
         provider.close()
+
+
+def _lint_ahead(env: Environment, provider, renders: dict, expected: dict):
+    """The lint's lookup, and its lookups for what the zones should serve, to be asked while
+    the servers are asked (a served record that differs costs one more wave afterwards). When
+    the lint resolvers cannot even be set up, lint_served reports that, as before."""
+    from .errors import CutoverError
+    from .verify.lookup import Lookup, lint_addresses
+    from .verify.policy import questions
+
+    try:
+        lookup = Lookup(lint_addresses(env, provider))
+    except CutoverError:
+        return None, None
+    wanted = []
+    for zone, dr in renders.items():
+        rrsets = {}
+        for want in expected.get(zone, []):
+            rrset = want.merge(None)
+            if rrset is not None:
+                rrsets[rrset.key] = rrset
+        wanted += questions(dr, rrsets)
+    return lookup, lambda: lookup.prefetch_async(wanted)
 
 
 def served_rrsets(report: Report) -> dict[str, dict[tuple[str, str], RRset]]:
@@ -69,7 +95,12 @@ def served_rrsets(report: Report) -> dict[str, dict[tuple[str, str], RRset]]:
 
 
 def lint_served(
-    env: Environment, stage: str, report: Report, provider, renders: dict | None = None
+    env: Environment,
+    stage: str,
+    report: Report,
+    provider,
+    renders: dict | None = None,
+    lookup=None,
 ) -> None:
     """The same policy checks lint runs before apply, on the records as served: every zone
     with one shared lookup, its outside names asked once and concurrently."""
@@ -83,7 +114,7 @@ def lint_served(
             "no authoritative answer to lint: policy checks on served records skipped"
         )
         return
-    lookup = Lookup(lint_addresses(env, provider))
+    lookup = lookup or Lookup(lint_addresses(env, provider))
     lookup.probe(next(iter(served)))
     zones = []
     for domain in env.domains:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Any, TypeVar
 
 import dns.asyncresolver
@@ -35,7 +36,7 @@ from ..addresses import parse_address
 from ..errors import ConfigError, ProviderError
 
 #: questions in flight at once (each is one UDP query to the lint resolver, retried on timeout)
-CONCURRENCY = 128
+CONCURRENCY = 256
 TIMEOUT = 1.0  # per try
 LIFETIME = 3.0  # per question
 #: include/redirect depth followed ahead of time (RFC 7208 stops at 10 lookups anyway)
@@ -61,9 +62,17 @@ def lint_addresses(env, provider) -> list[str]:
 
 
 def _key(name: Any, rtype: Any) -> Key:
-    if not isinstance(name, dns.name.Name):
-        name = dns.name.from_text(str(name))
-    return name.to_text().lower(), int(dns.rdatatype.RdataType.make(rtype))
+    if isinstance(name, dns.name.Name):
+        return name.to_text().lower(), int(dns.rdatatype.RdataType.make(rtype))
+    return _text_key(str(name), rtype if isinstance(rtype, str) else int(rtype))
+
+
+@lru_cache(maxsize=65536)
+def _text_key(name: str, rtype: str | int) -> Key:
+    return (
+        dns.name.from_text(name).to_text().lower(),
+        int(dns.rdatatype.RdataType.make(rtype)),
+    )
 
 
 class CachedResolver(dns.resolver.Resolver):
@@ -171,6 +180,12 @@ class Lookup:
         todo = {_key(n, t) for n, t in questions} - self.answers.keys()
         if todo:
             asyncio.run(self._prefetch(todo))
+
+    async def prefetch_async(self, questions: Iterable[tuple[str, str]]) -> None:
+        """`prefetch` inside a running event loop, e.g. beside validate's own queries."""
+        todo = {_key(n, t) for n, t in questions} - self.answers.keys()
+        if todo:
+            await self._prefetch(todo)
 
     async def _prefetch(self, todo: set[Key]) -> None:
         resolver = dns.asyncresolver.Resolver(configure=not self.nameservers)

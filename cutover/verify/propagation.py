@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,7 @@ from . import dnsquery
 
 QUERY_TIMEOUT = 2.0
 RETRIES = 1
-CONCURRENCY = 128
+CONCURRENCY = 256
 OK = "OK"
 
 
@@ -331,12 +331,17 @@ def check(
     wait: bool = False,
     timeout: float | None = None,
     progress: Callable[[Report, bool], None] | None = None,
+    alongside: Callable[[], Awaitable[Any]] | None = None,
 ) -> Report:
-    """Ask every server about every expected RRset; with `wait`, re-ask until all pass or time out."""
+    """Ask every server about every expected RRset; with `wait`, re-ask until all pass or time out.
+
+    `alongside`: more queries to send in the same event loop at the same time (validate's lint
+    lookups), so that both share the round trips instead of waiting one after the other."""
     report = Report(env=env.name, stage=stage)
     started = time.monotonic()
-    asyncio.run(
-        _run(
+
+    async def both() -> None:
+        run = _run(
             env,
             provider,
             expected,
@@ -346,7 +351,12 @@ def check(
             timeout=env.validation.timeout if timeout is None else timeout,
             progress=progress,
         )
-    )
+        if alongside is None:
+            await run
+        else:
+            await asyncio.gather(run, alongside())
+
+    asyncio.run(both())
     report.elapsed = time.monotonic() - started
     return report
 
