@@ -23,6 +23,8 @@ import dns.resolver
 from ..addresses import format_address, is_ip, parse_address
 from ..records import RRset
 
+EDNS_PAYLOAD = 1232
+
 #: problems, in the words findings use
 TIMEOUT, REFUSED, SERVFAIL, NOT_AUTHORITATIVE, UNREACHABLE = (
     "TIMEOUT",
@@ -58,7 +60,9 @@ async def ask(
 ) -> Answer:
     """Query `server` ("host:port", host an IP) directly; retry timeouts; TCP when truncated."""
     host, port = parse_address(server)
-    query = dns.message.make_query(name, rtype)
+    # EDNS with a 1232-byte payload (the DNS flag day 2020 size): a 2048-bit DKIM key does not
+    # fit 512 bytes, and a truncated answer costs a TCP connection (two more round trips)
+    query = dns.message.make_query(name, rtype, use_edns=0, payload=EDNS_PAYLOAD)
     if not recursive:
         query.flags &= ~dns.flags.RD
     last = Answer(problem=TIMEOUT, detail=f"no answer in {timeout:g}s ({retries + 1} tries)")

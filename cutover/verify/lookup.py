@@ -34,6 +34,7 @@ import dns.resolver
 
 from ..addresses import parse_address
 from ..errors import ConfigError, ProviderError
+from .dnsquery import EDNS_PAYLOAD
 
 #: questions in flight at once (each is one UDP query to the lint resolver, retried on timeout)
 CONCURRENCY = 256
@@ -143,6 +144,7 @@ class Lookup:
         resolver.timeout = TIMEOUT
         resolver.lifetime = LIFETIME
         resolver.cache = None
+        resolver.use_edns(0, 0, EDNS_PAYLOAD)  # DKIM keys do not fit 512 bytes: no TCP retry
 
     @property
     def described(self) -> str:
