@@ -245,6 +245,57 @@ def table(rows: list[dict]) -> str:
     return head + "".join("| " + " | ".join(str(r[c]) for c in cols) + " |\n" for r in rows)
 
 
+def commit() -> str:
+    """The commit measured, and whether the tree differed from it."""
+    git = ["git", "-C", str(REPO)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run([*git, "status", "--porcelain", "--", "cutover", "bench", "templates"],
+                           capture_output=True, text=True).stdout.strip()  # fmt: skip
+    return head.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
+
+
+def write_section(args, rows: list[dict], notes: list[str], started: float, load) -> None:
+    """Replace the `## Route53 apply` section of bench/RESULTS.md (other sections stay)."""
+    import re
+
+    path = REPO / "bench" / "RESULTS.md"
+    minutes = (time.monotonic() - started) / 60
+    mode = (
+        "aws-like (changes answered PENDING, INSYNC at the first poll)"
+        if args.aws_like
+        else ("moto as it is (changes answered INSYNC)")
+    )
+    command = (
+        "python bench/apply.py --zones "
+        + " ".join(map(str, args.zones))
+        + (" --aws-like" if args.aws_like else "")
+        + " --write"
+    )
+    body = "\n".join(
+        [
+            "## Route53 apply: mailcutover vs octodns-sync on moto (`bench/apply.py`)",
+            "",
+            f"Measured {time.strftime('%Y-%m-%d %H:%M %Z')} at commit {commit()} with "
+            f"`{command}` ({minutes:.0f} minutes; {args.unmanaged} unmanaged A records per "
+            f"zone; counted {mode}). Load average (1 min) {load[0]:.1f} at the start and "
+            f"{os.getloadavg()[0]:.1f} at the end on {os.cpu_count()} cores (other sessions were "
+            f"running tests): wall times are noisy, request counts are exact. Python "
+            f"{platform.python_version()}.",
+            "",
+            table(rows).rstrip(),
+            "",
+            *(f"- {n}" for n in notes),
+        ]
+    )
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    pattern = re.compile(r"^## Route53 apply.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _m: body + "\n\n", text, count=1)
+    else:
+        text = text.rstrip() + "\n\n" + body + "\n"
+    path.write_text(text.rstrip() + "\n")
+
+
 def quick(unmanaged: int, n: int = 20, budget: float = 3.0) -> int:
     """20 zones, our four steps, counted on moto as it is and as AWS would answer."""
     server = MotoServer().start()
@@ -294,6 +345,7 @@ def main() -> int:
     if args.quick:
         return quick(args.unmanaged)
     sync = None if args.no_octodns else octo_venv(args.octo_venv)
+    started, load = time.monotonic(), os.getloadavg()
 
     server = MotoServer().start()
     server.app.pending_changes = args.aws_like
@@ -327,13 +379,7 @@ def main() -> int:
     print(out)
     print("\n".join(notes))
     if args.write:
-        with open(REPO / "bench" / "RESULTS.md", "a") as fh:
-            fh.write(
-                f"\nRun {time.strftime('%Y-%m-%d %H:%M')} on {platform.node()} "
-                f"({os.cpu_count()} cores, Python {platform.python_version()}), "
-                f"{args.unmanaged} unmanaged records per zone:\n\n{out}\n"
-                + "".join(f"- {n}\n" for n in notes)
-            )
+        write_section(args, rows, notes, started, load)
     return 0
 
 
