@@ -222,10 +222,12 @@ class Row:
     rounds: int = 0  # query waves that had to follow one another (validate in-process)
 
 
+# VmHWM (peak RSS of this process image), not getrusage's ru_maxrss: Linux carries ru_maxrss
+# over from the parent across fork+exec, so a big benchmark process would inflate the CLI's figure
 CLI = (
-    "import atexit, resource, sys\n"
-    "atexit.register(lambda: print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
-    " file=sys.stderr))\n"
+    "import atexit, re, sys\n"
+    "atexit.register(lambda: print('MAXRSS', re.search(r'VmHWM:\\s+(\\d+)',"
+    " open('/proc/self/status').read()).group(1), file=sys.stderr))\n"
     "from bench.guard import install; install()\n"
     "from cutover.cli import main; main()\n"
 )

@@ -430,7 +430,16 @@ class Route53Provider(Provider):
     def _refused(self, zone, changes, exc, code: str, n: int, total: int, retried: bool) -> None:
         """Route53 refused the batch: a record set is not what the plan was made against.
         Read the names again to say which (only now: the happy path never re-reads)."""
-        live = index(self.read(zone, {c.key[0] for c in changes}))
+        try:
+            live = index(self.read(zone, {c.key[0] for c in changes}))
+        except CutoverError as again:
+            if retried:  # an earlier attempt, its answer lost, may have applied it
+                raise ProviderError(
+                    f"{zone}: Route53 refused a retried change ({code}) and reading the zone "
+                    f"again failed ({again.message}): whether the change was applied is unknown",
+                    "run `invoke plan` when Route53 answers: it shows what is live",
+                ) from exc
+            live = {c.key: c.before for c in changes}  # cannot say which: the generic refusal
         if retried and all(live.get(c.key) == c.after for c in changes):
             # botocore retried after a lost answer and the first attempt had been applied
             print(

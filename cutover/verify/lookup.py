@@ -198,8 +198,10 @@ class Lookup:
             async with sem:
                 try:
                     got: Any = await resolver.resolve(key[0], key[1], raise_on_no_answer=False)
-                except dns.exception.DNSException as exc:
-                    got = exc
+                except (dns.resolver.NXDOMAIN, dns.resolver.YXDOMAIN) as exc:
+                    got = exc  # an answer: the name does not exist
+                except Exception:  # noqa: BLE001 - timeout, SERVFAIL, refused, a socket error:
+                    return  # not cached, so a check that needs it asks once more, alone
             self.answers[key] = got
 
         for _ in range(MAX_WAVES):
