@@ -36,15 +36,44 @@ def validate(
     wait: bool = False,
     progress: Callable[[Report, bool], None] | None = None,
 ) -> Report:
+    from .render import render_domain
+
     stage = validation_stage(env, stage)
-    expected = expected_for_stage(env, stage)
+    renders = {fqdn(d.name): render_domain(env, d) for d in env.domains}  # once, for both
+    expected = expected_for_stage(env, stage, renders)
     provider = get_provider(env)
     try:
-        report = check(env, provider, expected, stage, wait=wait, progress=progress)
-        lint_served(env, stage, report, provider)
+        lookup, ahead = _lint_ahead(env, provider, renders, expected)
+        report = check(
+            env, provider, expected, stage, wait=wait, progress=progress, alongside=ahead
+        )
+        lint_served(env, stage, report, provider, renders, lookup)
         return report
     finally:
         provider.close()
+
+
+def _lint_ahead(env: Environment, provider, renders: dict, expected: dict):
+    """The lint's lookup, and its lookups for what the zones should serve, to be asked while
+    the servers are asked (a served record that differs costs one more wave afterwards). When
+    the lint resolvers cannot even be set up, lint_served reports that, as before."""
+    from .errors import CutoverError
+    from .verify.lookup import Lookup, lint_addresses
+    from .verify.policy import questions
+
+    try:
+        lookup = Lookup(lint_addresses(env, provider))
+    except CutoverError:
+        return None, None
+    wanted = []
+    for zone, dr in renders.items():
+        rrsets = {}
+        for want in expected.get(zone, []):
+            rrset = want.merge(None)
+            if rrset is not None:
+                rrsets[rrset.key] = rrset
+        wanted += questions(dr, rrsets)
+    return lookup, lambda: lookup.prefetch_async(wanted)
 
 
 def served_rrsets(report: Report) -> dict[str, dict[tuple[str, str], RRset]]:
@@ -63,11 +92,19 @@ def served_rrsets(report: Report) -> dict[str, dict[tuple[str, str], RRset]]:
     return out
 
 
-def lint_served(env: Environment, stage: str, report: Report, provider) -> None:
-    """The same policy checks lint runs before apply, on the records as served."""
+def lint_served(
+    env: Environment,
+    stage: str,
+    report: Report,
+    provider,
+    renders: dict | None = None,
+    lookup=None,
+) -> None:
+    """The same policy checks lint runs before apply, on the records as served: every zone
+    with one shared lookup, its outside names asked once and concurrently."""
     from .render import render_domain
     from .verify.lookup import Lookup, lint_addresses
-    from .verify.policy import lint_zone
+    from .verify.policy import lint_zones
 
     served = served_rrsets(report)
     if not served:
@@ -75,9 +112,13 @@ def lint_served(env: Environment, stage: str, report: Report, provider) -> None:
             "no authoritative answer to lint: policy checks on served records skipped"
         )
         return
-    lookup = Lookup(lint_addresses(env, provider))
+    lookup = lookup or Lookup(lint_addresses(env, provider))
     lookup.probe(next(iter(served)))
+    zones = []
     for domain in env.domains:
         zone = fqdn(domain.name)
         if zone in served:
-            report.policy += lint_zone(env, stage, render_domain(env, domain), served[zone], lookup)
+            dr = renders[zone] if renders and zone in renders else render_domain(env, domain)
+            zones.append((dr, served[zone]))
+    report.policy += lint_zones(env, stage, zones, lookup)
+    report.lookups = {"asked": lookup.prefetched, "waves": lookup.waves, "late": lookup.misses}

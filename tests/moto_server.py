@@ -12,6 +12,7 @@ even after the record moved; values compared in order), and refuses a CREATE ide
 its history whenever any record sorts after that name, so re-creating a deleted record exactly,
 which is what every rollback does, fails there. AWS checks the live record set: a DELETE must
 name its current TTL and values (in any order), a CREATE must not find the name and type.
+Its zone listing by name is made AWS-like too (`aws_like_zone_listing`).
 """
 
 from __future__ import annotations
@@ -129,13 +130,66 @@ def aws_like_changes() -> None:
 _PATCH_LOCK = threading.Lock()
 
 
+def aws_like_zone_listing() -> None:
+    """Patch moto's ListHostedZonesByName (this process only) to list as AWS documents it.
+
+    moto 5.2.5 returns only the zones named exactly `DNSName`, unpaged. AWS lists every zone
+    in name order (labels reversed) starting at `DNSName` (and `HostedZoneId`), `MaxItems` a
+    page, with IsTruncated / NextDNSName / NextHostedZoneId; a tool that finds all its zones
+    with one listing needs that behaviour to be tested honestly.
+    """
+    from moto.core.responses import ActionResult
+    from moto.route53 import responses
+
+    if getattr(responses.Route53, "_aws_like_listing", False):
+        return
+
+    def order(name: str) -> tuple[str, ...]:
+        return tuple(reversed(name.rstrip(".").lower().split(".")))
+
+    def listing(self) -> ActionResult:
+        dnsname = self._get_param("DNSName")
+        start_id = self._get_param("HostedZoneId")
+        max_items = int(self._get_param("MaxItems") or 100)
+        zones = sorted(self.backend.zones.values(), key=lambda z: (order(z.name), z.resource_id))
+        if dnsname:
+            first = (order(dnsname), start_id or "")
+            zones = [z for z in zones if (order(z.name), z.resource_id) >= first]
+        page, rest = zones[:max_items], zones[max_items:]
+        result = {"HostedZones": page, "IsTruncated": bool(rest), "MaxItems": str(max_items)}
+        if dnsname:
+            result["DNSName"] = dnsname
+        if start_id:
+            result["HostedZoneId"] = start_id
+        if rest:
+            result["NextDNSName"] = rest[0].name
+            result["NextHostedZoneId"] = rest[0].resource_id
+        return ActionResult(result)
+
+    responses.Route53.list_hosted_zones_by_name = listing
+    responses.Route53._aws_like_listing = True
+
+
 class CountingApp:
-    """WSGI middleware: counts requests by operation and fixes ListHealthChecks for octodns."""
+    """WSGI middleware: counts requests by operation and fixes ListHealthChecks for octodns.
+
+    Two switches for tests and benchmarks, both off by default:
+    - `pending_changes`: answer each ChangeResourceRecordSets as AWS does, PENDING with an id
+      of its own (moto answers INSYNC, always with the same id); moto's GetChange then says
+      INSYNC at the first poll, so a client's GetChange calls can be counted;
+    - `lose_changes`: for that many next ChangeResourceRecordSets, let moto apply the change and
+      then close the connection without an answer (a lost answer, as after a network cut);
+    - `drop_changes`: the same, but the connection closes before moto sees the change.
+    """
 
     def __init__(self, app: Callable) -> None:
         self.app = app
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self.pending_changes = False
+        self.lose_changes = 0
+        self.drop_changes = 0
+        self._change_ids = 0
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         op = operation(environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""))
@@ -144,15 +198,55 @@ class CountingApp:
         if op == "route53:ListHealthChecks":
             start_response("200 OK", [("Content-Type", "text/xml")])
             return [EMPTY_HEALTH_CHECKS]
+        if op == "route53:ChangeResourceRecordSets":
+            with self._lock:
+                drop = self.drop_changes > 0
+                self.drop_changes -= drop
+            if drop:
+                return _hang_up(environ)
+            if self.pending_changes or self.lose_changes:
+                return self._change(environ, start_response)
         return self.app(environ, start_response)
+
+    def _change(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        captured: list = []
+
+        def keep(status, headers, exc_info=None):
+            captured[:] = [status, headers]
+
+        body = b"".join(self.app(environ, keep))
+        with self._lock:
+            lose = self.lose_changes > 0
+            self.lose_changes -= lose
+            self._change_ids += 1
+            n = self._change_ids
+        if lose:
+            return _hang_up(environ)
+        status, headers = captured
+        if self.pending_changes and status.startswith("200"):
+            body = body.replace(b"<Status>INSYNC</Status>", b"<Status>PENDING</Status>")
+            body = body.replace(b"C2682N5HXP0BZ4", f"C{n:013d}".encode())
+            headers = [(k, str(len(body)) if k.lower() == "content-length" else v)
+                       for k, v in headers]  # fmt: skip
+        start_response(status, headers)
+        return [body]
 
     def reset_counts(self) -> None:
         with self._lock:
             self.counts.clear()
+            self.lose_changes = self.drop_changes = 0
 
     def snapshot(self) -> Counter[str]:
         with self._lock:
             return Counter(self.counts)
+
+
+def _hang_up(environ: dict) -> list[bytes]:
+    """Close the client's connection with no HTTP answer at all."""
+    import socket
+
+    environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
+    return []
 
 
 class MotoServer:
@@ -161,6 +255,7 @@ class MotoServer:
     def __init__(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
         aws_like_changes()
+        aws_like_zone_listing()
         self.app = CountingApp(DomainDispatcherApplication(create_backend_app))
         self._server: BaseWSGIServer = make_server(
             "127.0.0.1", 0, self.app, threaded=True, request_handler=MotoRequestHandler

@@ -1,24 +1,34 @@
 """Amazon Route53 through boto3: credentials only from the standard AWS chain.
 
 boto3 honours `AWS_ENDPOINT_URL_ROUTE_53`, so the same code runs against moto or LocalStack with
-nothing of ours in between. What keeps a cutover safe here:
+nothing of ours in between. Route53 allows 5 requests per second per account, so a stage costs
+as few requests as safety allows, at most 3 per zone (a run of 200 zones is bound by that rate):
 
+- the hosted zones are found once per run: one `ListHostedZonesByName` page lists up to 100
+  zones in name order, so the zones of an environment usually cost one or two requests in all;
 - reads ask only for the managed names (`ListResourceRecordSets` from `StartRecordName`, every
-  page), never the whole zone, so a zone of 10,000 records costs the same as one of ten;
+  page), never the whole zone, so a zone of 10,000 records costs the same as one of ten; that
+  read, the one the plan is made from, is the only one before a change;
 - a stage is one `ChangeResourceRecordSets` per zone: a DELETE carrying the exact old RRset as
   Route53 returned it, plus a CREATE of the new one. Route53 rejects the whole batch when the
   live RRset is no longer the one the plan was made against, so a change made by someone else
-  after the plan is never overwritten. The provider also re-reads those names just before
-  sending, which names the record that moved (and catches it on emulators whose DELETE check is
-  weaker than AWS's: moto compares against its change history, not the live record);
+  after the plan is never overwritten, and no re-read before the change is needed; only when
+  Route53 refuses is the zone read again, to name the record that moved;
+- the change is also what makes a retry safe: botocore's retry configuration (adaptive mode,
+  9 attempts unless `AWS_MAX_ATTEMPTS`/`AWS_RETRY_MODE` say otherwise) is the only retry loop,
+  and a retried change cannot apply twice (its DELETE no longer matches). When the answer to a
+  change is lost (connection closed, read timeout), the touched names are read again: every
+  `after` in place means it was applied, every `before` means nothing was written, anything
+  else is reported as unknown;
 - a batch is split only when over Route53's quotas (1000 records, 32,000 characters), never
   inside one name, and the split is announced because it is not atomic;
-- `wait` polls `GetChange` until INSYNC, with backoff and the validation timeout.
+- `wait` polls `GetChange` with backoff for every change of the run still pending at once (a
+  change answered INSYNC is not polled), within the validation timeout.
 """
 
 from __future__ import annotations
 
-import random
+import os
 import socket
 import sys
 import time
@@ -27,19 +37,13 @@ from typing import Any
 
 from ..aws import aws_errors
 from ..errors import ChecksFailed, ConfigError, CutoverError, DriftError, ProviderError
-from ..records import RRset, fqdn
-from .base import ChangeRef, Provider, check_drift
+from ..records import RRset, fqdn, index
+from .base import ChangeRef, Provider
 from .route53_values import batches, decode_name, route53_rrset, rrset_from_route53
 
-THROTTLED = {"Throttling", "ThrottlingException", "PriorRequestNotComplete", "RequestLimitExceeded"}
 #: Record sets at a managed name that the tool cannot represent as one plain RRset.
 SPECIAL_KEYS = ("SetIdentifier", "AliasTarget", "TrafficPolicyInstanceId")
 MANAGED_TYPES = {"MX", "TXT", "CNAME", "SRV"}
-
-
-def _is_throttle(exc: Exception) -> bool:
-    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-    return code in THROTTLED or "Rate exceeded" in str(exc)
 
 
 def _error_code(exc: Exception) -> str:
@@ -67,26 +71,59 @@ def poll_change(
     first_delay: float = 1.0,
     max_delay: float = 15.0,
 ) -> int:
-    """Poll until `get_status(change_id)` is INSYNC; returns the number of polls.
+    """Poll until `get_status(change_id)` is INSYNC; returns the number of polls."""
+    status = {change_id: "PENDING"}
+    return poll_changes(get_status, status, timeout, sleep, clock, first_delay, max_delay)
 
-    Route53 usually reports INSYNC within 60 s; backoff (x1.5, capped) keeps a long wait cheap
-    against the 5 requests/s account limit. Raises ChecksFailed at the timeout.
+
+def poll_changes(
+    get_status: Callable[[str], str],
+    status: dict[str, str],
+    timeout: float,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    first_delay: float = 1.0,
+    max_delay: float = 15.0,
+) -> int:
+    """Poll every change in `status` (id -> last known status) not yet INSYNC, all of them in
+    each round, until none is left; updates `status`; returns the number of GetChange calls.
+
+    Route53 usually reports INSYNC within 60 s; one round for the whole batch, with backoff
+    between rounds (x1.5, capped), keeps a long wait cheap against the 5 requests/s account
+    limit. Raises ChecksFailed at the timeout.
     """
     deadline = clock() + timeout
     delay = first_delay
     polls = 0
     while True:
-        polls += 1
-        status = get_status(change_id)
-        if status == "INSYNC":
+        pending = [cid for cid, st in status.items() if st != "INSYNC"]
+        for cid in pending:
+            polls += 1
+            status[cid] = get_status(cid)
+        left = [cid for cid, st in status.items() if st != "INSYNC"]
+        if not left:
             return polls
         if clock() + delay > deadline:
             raise ChecksFailed(
-                f"Route53 change {change_id} still {status} after {timeout:.0f}s",
+                f"Route53 change {left[0]} still {status[left[0]]} after {timeout:.0f}s"
+                + (f" ({len(left)} changes pending)" if len(left) > 1 else ""),
                 "Route53 is slow to propagate; run `invoke validate` later",
             )
         sleep(delay)
         delay = min(delay * 1.5, max_delay)
+
+
+def retry_config() -> dict[str, Any]:
+    """botocore's retries, the only retry loop: adaptive (client-side rate limiting after a
+    throttle), 9 attempts in all; `AWS_MAX_ATTEMPTS` (attempts in all) / `AWS_RETRY_MODE` or
+    the AWS config file's `max_attempts` override them, as for any AWS tool."""
+    import botocore.session
+
+    attempts = botocore.session.get_session().get_config_variable("max_attempts")
+    return {
+        "mode": os.environ.get("AWS_RETRY_MODE") or "adaptive",
+        "total_max_attempts": int(attempts) if attempts else 9,
+    }
 
 
 class Route53Provider(Provider):
@@ -96,7 +133,8 @@ class Route53Provider(Provider):
     reports_sync = True
     #: ListResourceRecordSets page size for one managed name (a name rarely holds more types).
     page_size = 100
-    throttle_retries = 5
+    #: ListHostedZonesByName page size (Route53's maximum).
+    zone_page_size = 100
 
     def __init__(self, env) -> None:
         super().__init__(env)
@@ -104,8 +142,13 @@ class Route53Provider(Provider):
         self.private = bool(self.options.get("private", False))
         self._client: Any = None
         self._zone_ids: dict[str, str] = {}
+        #: zone -> hosted zone ids of that name and kind, from the run's one listing
+        self._listed: dict[str, list[str]] | None = None
         # (zone, name, type) -> the record set exactly as Route53 last returned it
         self._raw: dict[tuple[str, str, str], dict[str, Any]] = {}
+        #: change id -> last known status, for every change this run sent
+        self._changes: dict[str, str] = {}
+        self._servers: dict[str, list[str]] = {}
 
     # ------------------------------------------------------------------ plumbing
 
@@ -115,11 +158,7 @@ class Route53Provider(Provider):
             import boto3
             from botocore.config import Config
 
-            config = Config(
-                retries={"mode": "adaptive", "max_attempts": 8},
-                connect_timeout=10,
-                read_timeout=60,
-            )
+            config = Config(retries=retry_config(), connect_timeout=10, read_timeout=60)
             self._client = boto3.session.Session().client(
                 "route53", region_name=self.region, config=config
             )
@@ -130,21 +169,9 @@ class Route53Provider(Provider):
         return aws_errors(f"Route53 {what}")
 
     def _call(self, what: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
-        """One API call with our own bounded retry on throttling, on top of botocore's."""
-        from botocore.exceptions import ClientError
-
-        for attempt in range(self.throttle_retries + 1):
-            try:
-                with self._api(what):
-                    try:
-                        return fn(**kwargs)
-                    except ClientError as exc:
-                        if _is_throttle(exc) and attempt < self.throttle_retries:
-                            raise _Retry() from exc
-                        raise
-            except _Retry:
-                time.sleep(min(2**attempt, 20) * (0.5 + random.random()))
-        raise AssertionError("unreachable")  # pragma: no cover
+        """One API call; throttling and transient failures are retried by botocore alone."""
+        with self._api(what):
+            return fn(**kwargs)
 
     # ------------------------------------------------------------------ zones
 
@@ -154,24 +181,92 @@ class Route53Provider(Provider):
         if zone in self._zone_ids:
             return self._zone_ids[zone]
         domain = next((d for d in self.env.domains if fqdn(d.name) == zone), None)
+        listed = self._listing().get(zone)
         if domain is not None and domain.zone_id:
             zid = str(domain.zone_id).split("/")[-1]
-            got = self._call(f"GetHostedZone {zid}", self.client.get_hosted_zone, Id=zid)
-            if decode_name(got["HostedZone"]["Name"]) != zone:
-                raise ConfigError(
-                    f"{self.env.path}: domains.{domain.name}.zone_id: hosted zone {zid} is "
-                    f"{got['HostedZone']['Name']}, not {zone}",
-                    "fix the zone_id",
-                )
+            if zid not in self._listing(any_kind=True).get(zone, []):
+                # not listed under that name: ask, to say what the id is instead
+                got = self._call(f"GetHostedZone {zid}", self.client.get_hosted_zone, Id=zid)
+                if decode_name(got["HostedZone"]["Name"]) != zone:
+                    raise ConfigError(
+                        f"{self.env.path}: domains.{domain.name}.zone_id: hosted zone {zid} is "
+                        f"{got['HostedZone']['Name']}, not {zone}",
+                        "fix the zone_id",
+                    )
+        elif listed:
+            zid = self._one_zone(zone, listed)
         else:
-            zid = self._find_zone(zone)
+            # not in the run's listing (a name outside the environment, or an emulator whose
+            # listing does not start at DNSName as Route53's does): ask for this name alone
+            zid = self._one_zone(zone, self._find_zone(zone))
         self._zone_ids[zone] = zid
         return zid
 
-    def _find_zone(self, zone: str) -> str:
+    def _listing(self, any_kind: bool = False) -> dict[str, list[str]]:
+        """Every hosted zone named like a zone of the environment: one listing for the run."""
+        if self._listed is None:
+            self._listed, self._listed_any = self._list_zones(
+                sorted({fqdn(d.name) for d in self.env.domains}, key=_order)
+            )
+        return self._listed_any if any_kind else self._listed
+
+    def _list_zones(self, zones: list[str]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+        """(zones of our kind, zones of any kind) per name, in as few requests as possible.
+
+        ListHostedZonesByName lists zones in name order (labels reversed) from `DNSName`, 100 a
+        page. Each request starts at the first name not yet covered; every name that sorts
+        before the next page's first zone is then complete, so an environment's zones cost
+        one request per 100 when they sit together, however many zones the account holds.
+        """
+        ours: dict[str, list[str]] = {z: [] for z in zones}
+        every: dict[str, list[str]] = {z: [] for z in zones}
+        remaining = list(zones)
+        kwargs: dict[str, Any] = {}
+        while remaining:
+            if not kwargs:
+                kwargs = {"DNSName": remaining[0]}
+            resp = self._call(
+                f"ListHostedZonesByName {kwargs['DNSName']}",
+                self.client.list_hosted_zones_by_name,
+                MaxItems=str(self.zone_page_size),
+                **kwargs,
+            )
+            for hz in resp.get("HostedZones", []):
+                name = decode_name(hz["Name"])
+                if name in ours:
+                    zid = hz["Id"].split("/")[-1]
+                    every[name].append(zid)
+                    if bool(hz.get("Config", {}).get("PrivateZone", False)) == self.private:
+                        ours[name].append(zid)
+            nxt = resp.get("NextDNSName")
+            if not resp.get("IsTruncated") or not nxt:
+                break
+            nxt_name = decode_name(nxt)
+            remaining = [n for n in remaining if not _before(n, nxt_name)]
+            if remaining and remaining[0] == nxt_name:  # more zones of that very name follow
+                kwargs = {"DNSName": nxt, "HostedZoneId": resp["NextHostedZoneId"]}
+            else:
+                kwargs = {}
+        return ours, every
+
+    def _one_zone(self, zone: str, found: list[str]) -> str:
         kind = "private" if self.private else "public"
+        if not found:
+            raise ConfigError(
+                f"no {kind} Route53 hosted zone named {zone}",
+                f"create it, check the AWS account, or set domains.{zone.rstrip('.')}.zone_id",
+            )
+        if len(found) > 1:
+            raise ConfigError(
+                f"{len(found)} {kind} Route53 hosted zones are named {zone}: {', '.join(found)}",
+                f"set domains.{zone.rstrip('.')}.zone_id to the one to change",
+            )
+        return found[0]
+
+    def _find_zone(self, zone: str) -> list[str]:
+        """The hosted zones of our kind named exactly `zone` (one name, every page)."""
         found: list[str] = []
-        kwargs: dict[str, Any] = {"DNSName": zone, "MaxItems": "100"}
+        kwargs: dict[str, Any] = {"DNSName": zone, "MaxItems": str(self.zone_page_size)}
         while True:
             resp = self._call(
                 f"ListHostedZonesByName {zone}", self.client.list_hosted_zones_by_name, **kwargs
@@ -190,19 +285,9 @@ class Route53Provider(Provider):
             kwargs = {
                 "DNSName": resp["NextDNSName"],
                 "HostedZoneId": resp["NextHostedZoneId"],
-                "MaxItems": "100",
+                "MaxItems": str(self.zone_page_size),
             }
-        if not found:
-            raise ConfigError(
-                f"no {kind} Route53 hosted zone named {zone}",
-                f"create it, check the AWS account, or set domains.{zone.rstrip('.')}.zone_id",
-            )
-        if len(found) > 1:
-            raise ConfigError(
-                f"{len(found)} {kind} Route53 hosted zones are named {zone}: {', '.join(found)}",
-                f"set domains.{zone.rstrip('.')}.zone_id to the one to change",
-            )
-        return found[0]
+        return found
 
     # ------------------------------------------------------------------ read
 
@@ -288,8 +373,7 @@ class Route53Provider(Provider):
     def apply(self, zone: str, plan) -> ChangeRef:
         zone = fqdn(zone)
         zid = self.zone_id(zone)
-        # names the record that moved; the DELETE below makes Route53 enforce it atomically
-        check_drift(zone, plan, self.read(zone, {c.key[0] for c in plan.changes}))
+        # no re-read here: the exact DELETE in the batch makes Route53 refuse drift atomically
         todo = self.change_batches(zone, plan)
         if len(todo) > 1:
             print(
@@ -300,13 +384,20 @@ class Route53Provider(Provider):
             )
         ids: list[str] = []
         for n, batch in enumerate(todo, 1):
-            ids.append(self._send(zone, zid, batch, plan, n, len(todo)))
-        return ChangeRef(zone=zone, id=ids[-1], extra={"changes": ids, "requests": len(todo)})
+            cid = self._send(zone, zid, batch, plan, n, len(todo))
+            if cid is not None:
+                ids.append(cid)
+        return ChangeRef(
+            zone=zone, id=ids[-1] if ids else None, extra={"changes": ids, "requests": len(todo)}
+        )
 
-    def _send(self, zone: str, zid: str, batch: list, plan, n: int, total: int) -> str:
-        from botocore.exceptions import ClientError
+    def _send(self, zone: str, zid: str, batch: list, plan, n: int, total: int) -> str | None:
+        """Send one batch; its change id (None when a lost answer was found applied)."""
+        from botocore.exceptions import ClientError, HTTPClientError
+        from botocore.exceptions import ConnectionError as BotoConnectionError
 
         comment = f"mailcutover {plan.stage or 'change'} {n}/{total}"
+        changes = _batch_changes(plan, batch)
         try:
             resp = self._call(
                 f"ChangeResourceRecordSets {zone}",
@@ -316,19 +407,95 @@ class Route53Provider(Provider):
             )
         except ProviderError as exc:
             cause = exc.__cause__
+            if isinstance(cause, (HTTPClientError, BotoConnectionError)):
+                return self._lost(zone, changes, exc, n, total)
             if isinstance(cause, ClientError) and _is_precondition(cause):
-                done = (
-                    f"requests 1-{n - 1} of {total} were applied, this one and later were not"
-                    if n > 1
-                    else "nothing was applied"
-                )
-                raise DriftError(
-                    f"{zone}: Route53 refused the change because a record set changed since "
-                    f"the plan was made ({_error_code(cause)}); {done}",
-                    "run plan again and review the new diff",
-                ) from exc
+                retried = cause.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
+                self._refused(zone, changes, exc, _error_code(cause), n, total, bool(retried))
+                return None  # a retry refused because our own lost attempt had applied it
             raise
-        return resp["ChangeInfo"]["Id"].split("/")[-1]
+        info = resp["ChangeInfo"]
+        cid = info["Id"].split("/")[-1]
+        if self._changes.get(cid) != "INSYNC":
+            self._changes[cid] = info.get("Status", "PENDING")
+        return cid
+
+    def _done_before(self, n: int, total: int) -> str:
+        return (
+            f"requests 1-{n - 1} of {total} were applied, this one and later were not"
+            if n > 1
+            else "nothing was applied"
+        )
+
+    def _refused(self, zone, changes, exc, code: str, n: int, total: int, retried: bool) -> None:
+        """Route53 refused the batch: a record set is not what the plan was made against.
+        Read the names again to say which (only now: the happy path never re-reads)."""
+        try:
+            live = index(self.read(zone, {c.key[0] for c in changes}))
+        except CutoverError as again:
+            if retried:  # an earlier attempt, its answer lost, may have applied it
+                raise ProviderError(
+                    f"{zone}: Route53 refused a retried change ({code}) and reading the zone "
+                    f"again failed ({again.message}): whether the change was applied is unknown",
+                    "run `invoke plan` when Route53 answers: it shows what is live",
+                ) from exc
+            live = {c.key: c.before for c in changes}  # cannot say which: the generic refusal
+        if retried and all(live.get(c.key) == c.after for c in changes):
+            # botocore retried after a lost answer and the first attempt had been applied
+            print(
+                f"warning: {zone}: Route53's answer was lost and the retry refused; the zone "
+                "already holds every planned record, so the change was applied",
+                file=sys.stderr,
+            )
+            return
+        moved = [c for c in changes if live.get(c.key) != c.before]
+        if n == 1 and moved:
+            name, rtype = moved[0].key
+            raise DriftError(
+                f"{zone}: {name} {rtype} changed since the plan was made; nothing was applied "
+                f"(Route53 refused the change: {code})",
+                "run plan again and review the new diff",
+            ) from exc
+        err = DriftError(
+            f"{zone}: Route53 refused the change because a record set changed since "
+            f"the plan was made ({code}); {self._done_before(n, total)}",
+            "run plan again and review the new diff",
+        )
+        err.nothing_written = n == 1  # earlier requests of a split batch were written
+        raise err from exc
+
+    def _lost(self, zone: str, changes, exc: ProviderError, n: int, total: int) -> None:
+        """No answer to a change (connection closed, read timeout): Route53 may or may not
+        have applied it. The names it touches say which."""
+        what = f"{zone}: no answer from Route53 to ChangeResourceRecordSets ({exc.message})"
+        try:
+            live = index(self.read(zone, {c.key[0] for c in changes}))
+        except CutoverError as again:
+            raise ProviderError(
+                f"{what}; reading the zone again failed too ({again.message}): whether the "
+                "change was applied is unknown",
+                "run `invoke plan` when Route53 answers: it shows what is live",
+            ) from exc
+        if all(live.get(c.key) == c.after for c in changes):
+            print(
+                f"warning: {zone}: Route53's answer to the change was lost; the zone holds "
+                "every planned record, so it was applied (no change id to wait for)",
+                file=sys.stderr,
+            )
+            return None
+        if all(live.get(c.key) == c.before for c in changes):
+            err = ProviderError(
+                f"{what}; the zone still holds every record as planned: "
+                f"{self._done_before(n, total)}",
+                "run the stage again",
+            )
+            err.nothing_written = n == 1
+            raise err from exc
+        raise ProviderError(
+            f"{what}; the zone holds neither the planned old nor the new records: whether the "
+            "change was applied is unknown",
+            "run `invoke plan` to see what is live, then decide",
+        ) from exc
 
     def _raw_change(self, **kwargs: Any) -> Any:
         return self.client.change_resource_record_sets(**kwargs)
@@ -336,16 +503,27 @@ class Route53Provider(Provider):
     # ------------------------------------------------------------------ wait, servers
 
     def wait(self, ref: ChangeRef) -> None:
-        timeout = float(self.env.validation.timeout)
-        for cid in ref.extra.get("changes", [ref.id] if ref.id else []):
-            poll_change(self._status, cid, timeout)
+        """Until the ref's changes are INSYNC; polls every pending change of the run at once,
+        so the waits of a stage's zones overlap and a zone already seen in sync costs nothing."""
+        mine = ref.extra.get("changes", [ref.id] if ref.id else [])
+        for cid in mine:
+            self._changes.setdefault(cid, "PENDING")
+        if all(self._changes[cid] == "INSYNC" for cid in mine):
+            return
+        poll_changes(self._status, self._changes, float(self.env.validation.timeout))
 
     def _status(self, change_id: str) -> str:
         resp = self._call(f"GetChange {change_id}", self.client.get_change, Id=change_id)
         return resp["ChangeInfo"]["Status"]
 
     def nameservers(self, zone: str) -> list[str]:
-        """The zone's delegation set, resolved to addresses on port 53."""
+        """The zone's delegation set, resolved to addresses on port 53 (once per run)."""
+        zone = fqdn(zone)
+        if zone not in self._servers:
+            self._servers[zone] = self._nameservers(zone)
+        return list(self._servers[zone])
+
+    def _nameservers(self, zone: str) -> list[str]:
         zid = self.zone_id(zone)
         got = self._call(f"GetHostedZone {zid}", self.client.get_hosted_zone, Id=zid)
         out: list[str] = []
@@ -370,5 +548,7 @@ def _before(name: str, other: str) -> bool:
     return as_text and _order(name) < _order(other)
 
 
-class _Retry(Exception):
-    """Internal: a throttled call to be retried after a pause."""
+def _batch_changes(plan, batch: list[dict[str, Any]]) -> list:
+    """The plan's changes that one request carries (a split keeps each name whole)."""
+    names = {decode_name(c["ResourceRecordSet"]["Name"]) for c in batch}
+    return [c for c in plan.changes if c.key[0] in names]

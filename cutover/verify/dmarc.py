@@ -41,7 +41,7 @@ def check_dmarc(
     dmarc = _checkdmarc_dmarc()
     try:
         parsed = dmarc.parse_dmarc_record(
-            dmarc_values[0], domain, nameservers=lookup.nameservers or None, timeout=2.0
+            dmarc_values[0], domain, resolver=lookup.resolver, timeout=2.0
         )
     except dmarc.InvalidDMARCTagValue as exc:
         return [finding("DMARC_INVALID_TAG_VALUE", "error", str(exc), "fix the tag value")]

@@ -8,17 +8,19 @@ applied. The same checks run on what the servers serve (`lint_served`, used by v
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
-from ..records import RRset, fqdn, relative, txt_join
+from ..plan import is_spf
+from ..records import RRset, fqdn, relative, txt_join, txt_strings
 from . import dkim
 from .dmarc import check_dmarc, check_tls_policies
 from .findings import CODES, Finding
-from .lookup import Lookup, lint_addresses
+from .lookup import Lookup, lint_addresses, spf_questions
 from .mx import check_mx
 from .spf import check_spf
 from .wildcards import check_wildcard_shadow
 
-__all__ = ["CODES", "Finding", "lint_plans", "lint_zone", "blocking"]
+__all__ = ["CODES", "Finding", "lint_plans", "lint_zones", "lint_zone", "blocking"]
 
 
 def blocking(findings: list[Finding], strict: bool = False) -> list[Finding]:
@@ -33,10 +35,69 @@ def lint_plans(env, stage: str, plans, provider) -> list[Finding]:
         return []
     lookup = Lookup(lint_addresses(env, provider))
     lookup.probe(plans[0].zone)
-    renders = {fqdn(d.name): render_domain(env, d) for d in env.domains}
+    zones = {p.zone for p in plans}
+    renders = {fqdn(d.name): render_domain(env, d) for d in env.domains if fqdn(d.name) in zones}
+    return lint_zones(env, stage, [(renders[p.zone], p.result) for p in plans], lookup)
+
+
+def lint_zones(
+    env, stage: str, zones: list[tuple[Any, Mapping[tuple[str, str], RRset]]], lookup: Lookup
+) -> list[Finding]:
+    """Lint many zones with one shared lookup: every outside name any check will ask is asked
+    first, once and concurrently (`Lookup.prefetch`); then each zone is checked from the cache."""
+    lookup.prefetch(q for dr, rrsets in zones for q in questions(dr, rrsets))
     out: list[Finding] = []
-    for plan in plans:
-        out += lint_zone(env, stage, renders[plan.zone], plan.result, lookup)
+    for dr, rrsets in zones:
+        out += lint_zone(env, stage, dr, rrsets, lookup)
+    return out
+
+
+def questions(dr, rrsets: Mapping[tuple[str, str], RRset]) -> list[tuple[str, str]]:
+    """The lookups the checks of `lint_zone` will make for one zone (a forecast: a question
+    missed here is still asked when a check needs it, only later and alone)."""
+    zone = fqdn(dr.domain.name)
+    domain = dr.domain.name
+    out: list[tuple[str, str]] = []
+    apex = rrsets.get((zone, "TXT"))
+    for value in apex.values if apex else ():
+        text = b"".join(txt_strings(value)).decode("utf-8", errors="replace")
+        if is_spf(text):
+            out += spf_questions(text, domain)
+    mx = rrsets.get((zone, "MX"))
+    for value in mx.values if mx else ():
+        host = value.split()[1]
+        if host != ".":
+            out += [(host, "A"), (host, "AAAA")]  # the A answer also shows a CNAME there
+    for (name, rtype), rrset in rrsets.items():
+        if rtype == "CNAME" and "._domainkey." in name:
+            out += [(v, "TXT") for v in rrset.values]
+    dmarc = rrsets.get((fqdn("_dmarc", zone), "TXT"))
+    for value in dmarc.values if dmarc else ():
+        out += _dmarc_questions(txt_join(value), domain)
+    out += [(f"_mta-sts.{domain}.", "TXT"), (f"_smtp._tls.{domain}.", "TXT")]
+    return out
+
+
+def _dmarc_questions(text: str, domain: str) -> list[tuple[str, str]]:
+    """checkdmarc checks that each rua/ruf mailbox domain has MX records, and that a domain
+    other than ours has authorised the reports (RFC 7489 §7.1)."""
+    out: list[tuple[str, str]] = []
+    if not text.strip().lower().startswith("v=dmarc1"):
+        return out
+    for part in text.split(";"):
+        tag, _, value = part.partition("=")
+        if tag.strip().lower() not in ("rua", "ruf"):
+            continue
+        for uri in value.split(","):
+            uri = uri.strip()
+            if not uri.lower().startswith("mailto:") or "@" not in uri:
+                continue
+            host = uri.split("@", 1)[1].split("!", 1)[0].strip().rstrip(".")
+            if not host:
+                continue
+            out.append((f"{host}.", "MX"))
+            if host.lower() != domain.lower().rstrip("."):
+                out.append((f"{domain}._report._dmarc.{host}.", "TXT"))
     return out
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,7 @@ from . import dnsquery
 
 QUERY_TIMEOUT = 2.0
 RETRIES = 1
-CONCURRENCY = 128
+CONCURRENCY = 256
 OK = "OK"
 
 
@@ -77,6 +77,8 @@ class Report:
     elapsed: float = 0.0
     rounds: int = 0
     policy: list[Any] = field(default_factory=list)  # lint findings on what is served
+    #: the lint lookups of the run: asked ahead (concurrently), in how many waves, asked late
+    lookups: dict[str, int] = field(default_factory=dict)
 
     @property
     def policy_errors(self) -> list[Any]:
@@ -156,11 +158,14 @@ class Report:
 # ---------------------------------------------------------------- what is expected
 
 
-def expected_for_stage(env, stage: str) -> dict[str, list[Want]]:
-    """What the repository says each zone serves once `stage` is in place."""
+def expected_for_stage(env, stage: str, renders: dict | None = None) -> dict[str, list[Want]]:
+    """What the repository says each zone serves once `stage` is in place. `renders` (zone ->
+    DomainRender) reuses renders already made, e.g. by validate, which lints them too."""
     from ..render import render_domain, wants
 
-    return {fqdn(d.name): wants(env, render_domain(env, d), stage) for d in env.domains}
+    if renders is None:
+        renders = {fqdn(d.name): render_domain(env, d) for d in env.domains}
+    return {fqdn(d.name): wants(env, renders[fqdn(d.name)], stage) for d in env.domains}
 
 
 def expected_for_plans(plans: list[Plan]) -> dict[str, list[Want]]:
@@ -352,12 +357,17 @@ def check(
     wait: bool = False,
     timeout: float | None = None,
     progress: Callable[[Report, bool], None] | None = None,
+    alongside: Callable[[], Awaitable[Any]] | None = None,
 ) -> Report:
-    """Ask every server about every expected RRset; with `wait`, re-ask until all pass or time out."""
+    """Ask every server about every expected RRset; with `wait`, re-ask until all pass or time out.
+
+    `alongside`: more queries to send in the same event loop at the same time (validate's lint
+    lookups), so that both share the round trips instead of waiting one after the other."""
     report = Report(env=env.name, stage=stage)
     started = time.monotonic()
-    asyncio.run(
-        _run(
+
+    async def both() -> None:
+        run = _run(
             env,
             provider,
             expected,
@@ -367,7 +377,12 @@ def check(
             timeout=env.validation.timeout if timeout is None else timeout,
             progress=progress,
         )
-    )
+        if alongside is None:
+            await run
+        else:
+            await asyncio.gather(run, alongside())
+
+    asyncio.run(both())
     report.elapsed = time.monotonic() - started
     return report
 

@@ -52,8 +52,10 @@ def check_spf(
     raw = spf_values[0]
     text = _join(raw)
     out = _own_checks(text, raw, required, finding)
-    if evaluation is None:
-        evaluation = spfeval.evaluate(text, domain, lookup.values)
+    if evaluation is None:  # once per run for every domain publishing the same record
+        evaluation = lookup.spf_once(
+            text, domain, lambda: spfeval.evaluate(text, domain, lookup.values)
+        )
     return out + evaluation_findings(evaluation, lookup.described, finding)
 
 
