@@ -18,7 +18,7 @@ from .findings import CODES, Finding
 from .lookup import Lookup, lint_addresses, spf_questions
 from .mx import check_mx
 from .spf import check_spf
-from .wildcards import check_wildcard_shadow
+from .wildcards import check_wildcard_shadow, wildcard_questions
 
 __all__ = ["CODES", "Finding", "lint_plans", "lint_zones", "lint_zone", "blocking"]
 
@@ -75,6 +75,7 @@ def questions(dr, rrsets: Mapping[tuple[str, str], RRset]) -> list[tuple[str, st
     for value in dmarc.values if dmarc else ():
         out += _dmarc_questions(txt_join(value), domain)
     out += [(f"_mta-sts.{domain}.", "TXT"), (f"_smtp._tls.{domain}.", "TXT")]
+    out += wildcard_questions(zone, rrsets)
     return out
 
 

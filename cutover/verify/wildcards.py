@@ -18,6 +18,8 @@ from ..records import RRset, relative
 from .findings import Finding
 
 PROBE = "mailcutover-probe-"
+#: one random label per run, so the questions can be asked ahead, with every other lint lookup
+LABEL = PROBE + secrets.token_hex(4)
 
 
 def _ancestors(name: str, zone: str) -> list[str]:
@@ -29,20 +31,34 @@ def _ancestors(name: str, zone: str) -> list[str]:
     return out
 
 
-def check_wildcard_shadow(
-    domain: str, zone: str, rrsets: Mapping[tuple[str, str], RRset], lookup
-) -> list[Finding]:
-    """WILDCARD_SHADOWED for each name the zone will hold under an ancestor that exists today
-    only through a wildcard (or not at all) while a wildcard answers beneath it."""
+def _writes(zone: str, rrsets: Mapping[tuple[str, str], RRset]) -> dict[str, list[str]]:
+    """Each ancestor of a written name (below the apex) -> the names written under it."""
     writes: dict[str, list[str]] = {}
     for (name, _rtype), rr in sorted(rrsets.items()):
         if rr.values and not name.startswith("*."):
             for a in _ancestors(name, zone):
                 writes.setdefault(a, []).append(name)
-    label = PROBE + secrets.token_hex(4)
+    return writes
+
+
+def wildcard_questions(zone: str, rrsets: Mapping[tuple[str, str], RRset]) -> list[tuple[str, str]]:
+    """What check_wildcard_shadow will ask, for the lint's prefetch."""
+    return [
+        (name, rtype)
+        for ent in _writes(zone, rrsets)
+        for name in (ent, f"{LABEL}.{ent}")
+        for rtype in ("TXT", "CNAME")
+    ]
+
+
+def check_wildcard_shadow(
+    domain: str, zone: str, rrsets: Mapping[tuple[str, str], RRset], lookup
+) -> list[Finding]:
+    """WILDCARD_SHADOWED for each name the zone will hold under an ancestor that exists today
+    only through a wildcard (or not at all) while a wildcard answers beneath it."""
     out = []
-    for ent, names in sorted(writes.items()):
-        probe = f"{label}.{ent}"
+    for ent, names in sorted(_writes(zone, rrsets).items()):
+        probe = f"{LABEL}.{ent}"
         answers = {t: (lookup.values(ent, t), lookup.values(probe, t)) for t in ("TXT", "CNAME")}
         covered = any(p for _, p in answers.values())  # a wildcard answers under `ent` today
         absent = all(a == p for a, p in answers.values())  # and `ent` itself is no name
