@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .stage import NAMES, get_stage
+from .stage import NAMES, ORDER, get_stage
 
 
 def parse_time(text: str) -> datetime:
@@ -345,8 +345,10 @@ def find(units: list[Unit], stage: str) -> Unit | None:
 
 
 def gate_opens(units: list[Unit]) -> datetime | None:
-    """When `cutover` may run: prepare applied and verified, plus T_old. None: not prepared."""
-    prep = find(units, "prepare")
+    """When the stage that waits out T_old (cutover) may run: the stage it requires (prepare)
+    applied and verified, plus T_old. None: that stage is not in place."""
+    waits = next(s for s in ORDER if s.waits_t_old)
+    prep = find(units, waits.requires or "")
     if prep is None or not prep.complete or not prep.applied_at:
         return None
     # +1 s: journal times are whole seconds, and a gate must never open early

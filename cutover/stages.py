@@ -68,14 +68,11 @@ def check_gate(env: Environment, units: list[journal.Unit], stage: Stage) -> dat
     if stage.requires is not None:
         need = journal.find(units, stage.requires)
         if need is None or not need.complete:
-            if stage.requires == "prepare":
-                message = f"{stage} refused: prepare has not been applied yet"
-            else:
-                message = (
-                    f"{stage} refused: the current stage is {current or 'none'}, "
-                    f"{stage.requires} is not in place"
-                )
-            raise ChecksFailed(message, f"run `invoke {stage.requires} --env {env.name}` first")
+            raise ChecksFailed(
+                f"{stage} refused: {stage.requires} has not been applied yet (the current "
+                f"stage is {current or 'none'})",
+                f"run `invoke {stage.requires} --env {env.name}` first",
+            )
     return journal.gate_opens(units) if stage.waits_t_old else None
 
 

@@ -10,6 +10,7 @@ from .errors import UsageError
 from .plan import is_spf
 from .records import fqdn, relative
 from .render import STAGES, render_domain, wants
+from .stage import ORDER
 
 
 def render_doc(env: Environment, stage: str | None) -> dict[str, Any]:
@@ -127,7 +128,7 @@ def status_doc(env: Environment) -> dict[str, Any]:
             "unknown_zones": top.last.unknown(),
             "message": journal.describe_open(top, env.name),
         }
-    if opens is not None and current == "prepare":
+    if opens is not None and any(s.waits_t_old and s.requires == current for s in ORDER):
         left = journal.seconds_left(opens, utcnow())  # never says open early
         doc["cutover_gate"] = {"opens_at": iso(opens), "seconds_left": left, "open": left == 0}
     snaps = [s for s in state.list_snapshots() if s.get("valid")]

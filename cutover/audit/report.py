@@ -15,6 +15,7 @@ from ..errors import UsageError
 from ..providers import get_provider
 from ..records import RRset, fqdn, relative
 from ..render import render_domain, wants
+from ..stage import PREPARE
 from ..state import get_state
 from ..verify.lookup import Lookup, lint_addresses
 from .collect import Inventory, collect
@@ -89,7 +90,7 @@ def t_old(env, dr, inv: Inventory) -> tuple[int, list[dict[str, Any]]]:
     its plan: every live RRset whose prepare result differs from what is served. Every server
     counts, and the largest TTL any of them serves: a resolver may hold that answer."""
     changed = []
-    for w in wants(env, dr, "prepare"):
+    for w in wants(env, dr, PREPARE):
         key = (w.name, w.type)
         served = [srv[key] for srv in inv.by_server.values() if key in srv]
         if any(w.merge(rr) != rr for rr in served):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from ..records import RRset, relative, txt_join
+from ..stage import get_stage
 from .findings import Finding
 
 
@@ -31,10 +32,11 @@ def check_dmarc(
     def finding(code: str, severity: str, message: str, hint: str = "") -> Finding:
         return Finding(code, severity, domain, record, message, hint)
 
+    final = get_stage(stage, allow_none=True).drops_old  # the configured policy is in place
     values = [txt_join(v) for v in (rrset.values if rrset else ())]
     dmarc_values = [v for v in values if _tagged(v, "v=DMARC1")]
     if not dmarc_values:
-        sev = "error" if stage == "finalize" else "warning"
+        sev = "error" if final else "warning"
         return [finding("DMARC_MISSING", sev, "no DMARC record", "set dmarc.policy")]
     if len(dmarc_values) > 1:
         return [finding("DMARC_MULTIPLE", "error", f"{len(dmarc_values)} DMARC records")]
@@ -56,7 +58,7 @@ def check_dmarc(
                 finding("DMARC_REPORT_NOT_AUTHORIZED", "warning", warning,
                         "publish the _report._dmarc record at the report domain")
             )  # fmt: skip
-        elif stage == "finalize" or "p tag value of none" not in warning:
+        elif final or "p tag value of none" not in warning:
             out.append(finding("DMARC_WARNING", "warning", warning))
     return out
 
@@ -75,7 +77,9 @@ def check_tls_policies(domain: str, lookup, *, stage: str) -> list[Finding]:
     "hello wildcard", a verification string) is ignored, as senders ignore it."""
     out = []
     sts = [txt_join(v) for v in lookup.values(f"_mta-sts.{domain}.", "TXT") or []]
-    if any(_tagged(v, "v=STSv1") for v in sts) and stage in ("prepare", "cutover"):
+    st = get_stage(stage, allow_none=True)
+    switching = not st.drops_old and not st.before_migration  # MX moves in this stage or next
+    if any(_tagged(v, "v=STSv1") for v in sts) and switching:
         out.append(
             Finding("MTA_STS_PRESENT", "warning", domain, "_mta-sts TXT",
                     "MTA-STS is published: senders enforcing it refuse MX hosts not in the policy",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..addresses import is_ip
 from ..records import RRset
+from ..stage import get_stage
 from .findings import Finding
 
 
@@ -19,7 +20,7 @@ def check_mx(
     out = []
     if "." in hosts and len(hosts) > 1:
         out.append(finding("MX_NULL_MIXED", "error", "a null MX (0 .) must be the only MX"))
-    switched = stage in ("cutover", "finalize")
+    switched = get_stage(stage, allow_none=True).switches_mx
     if switched and profile_mx and sorted(mx.values) != sorted(profile_mx):
         out.append(
             finding("MX_NOT_PROFILE", "error",

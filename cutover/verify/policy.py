@@ -12,6 +12,7 @@ from typing import Any
 
 from ..plan import is_spf
 from ..records import RRset, fqdn, relative, txt_join, txt_strings
+from ..stage import get_stage
 from . import dkim
 from .dmarc import check_dmarc, check_tls_policies
 from .findings import CODES, Finding
@@ -105,8 +106,9 @@ def _dmarc_questions(text: str, domain: str) -> list[tuple[str, str]]:
 def required_spf(env, dr, stage: str) -> list[str]:
     """The mechanisms the stage's SPF must hold: the coexistence union until finalize."""
     senders = [m for s in dr.senders for m in s.spf]
-    old = [] if getattr(stage, "drops_old", False) else dr.old.spf
-    new = [] if getattr(stage, "before_migration", False) else dr.new.spf
+    st = get_stage(stage, allow_none=True)
+    old = [] if st.drops_old else dr.old.spf
+    new = [] if st.before_migration else dr.new.spf
     return [*old, *new, *senders, *env.migration.keep_spf]
 
 
@@ -130,10 +132,11 @@ def lint_zone(
 
 def _dkim(dr, rrsets, lookup: Lookup, zone: str, stage: str) -> list[Finding]:
     """Every selector a profile or sender renders, followed through its CNAME to the key."""
-    signer = dr.old if getattr(stage, "before_migration", False) else dr.new
+    st = get_stage(stage, allow_none=True)
+    signer = dr.old if st.before_migration else dr.new
     signing = {n for n, _, _ in signer.records} | {n for s in dr.senders for n, _, _ in s.records}
     old = {n for n, _, _ in dr.old.records} - signing
-    names = sorted(n for n in signing | (old if stage != "finalize" else set()))
+    names = sorted(n for n in signing | (set() if st.drops_old else old))
     out = []
     for name in names:
         if "._domainkey." not in name:
