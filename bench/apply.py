@@ -213,7 +213,14 @@ def run_octo(server, aws, project, sync: Path, zones, unmanaged, states, workdir
         if r.returncode != 0:
             raise SystemExit(f"octodns-sync {step} failed: {r.stderr.strip()[-2000:]}")
         rows.append(
-            row("octodns-sync", len(zones), step, wall, route53_ops(before, server.app.snapshot()))
+            row(
+                "octodns-sync",
+                len(zones),
+                step,
+                wall,
+                route53_ops(before, server.app.snapshot()),
+                "-",
+            )  # fmt: skip
         )
     ids = {z: i for z, i in ((hz["Name"].rstrip("."), hz["Id"]) for hz in _zones(aws))}
     got = {z: aws.dump(ids[z]) for z in zones}
@@ -340,6 +347,7 @@ def main() -> int:
     ap.add_argument("--no-octodns", action="store_true")
     ap.add_argument("--write", action="store_true", help="append the table to bench/RESULTS.md")
     ap.add_argument("--aws-like", action="store_true", help="count as AWS answers (see above)")
+    ap.add_argument("--both", action="store_true", help="run ours counted both ways")
     ap.add_argument("--quick", action="store_true", help="the CI guard (see above)")
     args = ap.parse_args()
     if args.quick:
@@ -348,23 +356,26 @@ def main() -> int:
     started, load = time.monotonic(), os.getloadavg()
 
     server = MotoServer().start()
-    server.app.pending_changes = args.aws_like
     env = server.env(SECRET)
     os.environ.update(env)
     kw = {"endpoint_url": server.url, "region_name": "us-east-1"}
     aws = Aws(server, env, boto3.client("route53", **kw), boto3.client("s3", **kw))
     rows: list[dict] = []
     notes: list[str] = []
+    modes = [False, True] if args.both else [args.aws_like]
     try:
         for n in args.zones:
             zones = zone_names(n)
             with tempfile.TemporaryDirectory() as tmp:
-                server.reset()
-                project = copy_project(Path(tmp) / "repo")
-                ours, states = run_ours(server, aws, project, zones, args.unmanaged)
-                rows += ours
+                for pending in modes:
+                    server.reset()
+                    server.app.pending_changes = pending
+                    project = copy_project(Path(tmp) / f"repo-{pending}")
+                    ours, states = run_ours(server, aws, project, zones, args.unmanaged)
+                    rows += ours
                 if sync is not None:
                     server.reset()
+                    server.app.pending_changes = False
                     work = Path(tmp) / "octo"
                     work.mkdir()
                     theirs, same = run_octo(
