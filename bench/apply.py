@@ -268,16 +268,15 @@ def write_section(args, rows: list[dict], notes: list[str], started: float, load
     path = REPO / "bench" / "RESULTS.md"
     minutes = (time.monotonic() - started) / 60
     mode = (
-        "aws-like (changes answered PENDING, INSYNC at the first poll)"
+        "ours both on moto as it is (changes answered INSYNC) and aws-like (changes answered "
+        "PENDING with their own ids, INSYNC at the first poll)"
+        if args.both
+        else "aws-like (changes answered PENDING, INSYNC at the first poll)"
         if args.aws_like
-        else ("moto as it is (changes answered INSYNC)")
+        else "moto as it is (changes answered INSYNC)"
     )
-    command = (
-        "python bench/apply.py --zones "
-        + " ".join(map(str, args.zones))
-        + (" --aws-like" if args.aws_like else "")
-        + " --write"
-    )
+    flags = " --both" if args.both else " --aws-like" if args.aws_like else ""
+    command = f"python bench/apply.py --zones {' '.join(map(str, args.zones))}{flags} --write"
     body = "\n".join(
         [
             "## Route53 apply: mailcutover vs octodns-sync on moto (`bench/apply.py`)",
