@@ -213,7 +213,14 @@ def run_octo(server, aws, project, sync: Path, zones, unmanaged, states, workdir
         if r.returncode != 0:
             raise SystemExit(f"octodns-sync {step} failed: {r.stderr.strip()[-2000:]}")
         rows.append(
-            row("octodns-sync", len(zones), step, wall, route53_ops(before, server.app.snapshot()))
+            row(
+                "octodns-sync",
+                len(zones),
+                step,
+                wall,
+                route53_ops(before, server.app.snapshot()),
+                "-",
+            )  # fmt: skip
         )
     ids = {z: i for z, i in ((hz["Name"].rstrip("."), hz["Id"]) for hz in _zones(aws))}
     got = {z: aws.dump(ids[z]) for z in zones}
@@ -261,16 +268,15 @@ def write_section(args, rows: list[dict], notes: list[str], started: float, load
     path = REPO / "bench" / "RESULTS.md"
     minutes = (time.monotonic() - started) / 60
     mode = (
-        "aws-like (changes answered PENDING, INSYNC at the first poll)"
+        "ours both on moto as it is (changes answered INSYNC) and aws-like (changes answered "
+        "PENDING with their own ids, INSYNC at the first poll)"
+        if args.both
+        else "aws-like (changes answered PENDING, INSYNC at the first poll)"
         if args.aws_like
-        else ("moto as it is (changes answered INSYNC)")
+        else "moto as it is (changes answered INSYNC)"
     )
-    command = (
-        "python bench/apply.py --zones "
-        + " ".join(map(str, args.zones))
-        + (" --aws-like" if args.aws_like else "")
-        + " --write"
-    )
+    flags = " --both" if args.both else " --aws-like" if args.aws_like else ""
+    command = f"python bench/apply.py --zones {' '.join(map(str, args.zones))}{flags} --write"
     body = "\n".join(
         [
             "## Route53 apply: mailcutover vs octodns-sync on moto (`bench/apply.py`)",
@@ -340,6 +346,7 @@ def main() -> int:
     ap.add_argument("--no-octodns", action="store_true")
     ap.add_argument("--write", action="store_true", help="append the table to bench/RESULTS.md")
     ap.add_argument("--aws-like", action="store_true", help="count as AWS answers (see above)")
+    ap.add_argument("--both", action="store_true", help="run ours counted both ways")
     ap.add_argument("--quick", action="store_true", help="the CI guard (see above)")
     args = ap.parse_args()
     if args.quick:
@@ -348,23 +355,26 @@ def main() -> int:
     started, load = time.monotonic(), os.getloadavg()
 
     server = MotoServer().start()
-    server.app.pending_changes = args.aws_like
     env = server.env(SECRET)
     os.environ.update(env)
     kw = {"endpoint_url": server.url, "region_name": "us-east-1"}
     aws = Aws(server, env, boto3.client("route53", **kw), boto3.client("s3", **kw))
     rows: list[dict] = []
     notes: list[str] = []
+    modes = [False, True] if args.both else [args.aws_like]
     try:
         for n in args.zones:
             zones = zone_names(n)
             with tempfile.TemporaryDirectory() as tmp:
-                server.reset()
-                project = copy_project(Path(tmp) / "repo")
-                ours, states = run_ours(server, aws, project, zones, args.unmanaged)
-                rows += ours
+                for pending in modes:
+                    server.reset()
+                    server.app.pending_changes = pending
+                    project = copy_project(Path(tmp) / f"repo-{pending}")
+                    ours, states = run_ours(server, aws, project, zones, args.unmanaged)
+                    rows += ours
                 if sync is not None:
                     server.reset()
+                    server.app.pending_changes = False
                     work = Path(tmp) / "octo"
                     work.mkdir()
                     theirs, same = run_octo(
