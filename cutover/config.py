@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from . import fastyaml
 from .addresses import parse_address
 from .errors import ConfigError
 from .profiles import available_profiles
@@ -189,7 +190,7 @@ def environment_name(name: str | None) -> str:
 def read_yaml(path: Path) -> Any:
     """The parsed file; a syntax error is one line with the file, line and column."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return fastyaml.load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason})", "fix the file") from exc
     except OSError as exc:

@@ -7,6 +7,7 @@ source checkout).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 SUFFIX = ".yaml.j2"
@@ -32,8 +33,18 @@ def _names(folder: Path) -> dict[str, Path]:
 
 
 def available_profiles(root: Path, kind: str = "") -> dict[str, Path]:
-    """Profile name -> template file; `kind` "senders" lists the sender overlays."""
+    """Profile name -> template file; `kind` "senders" lists the sender overlays.
+
+    Every render asks (three profiles a domain, 500 domains); the folders are listed again only
+    when one of them changed (a profile added or removed changes its folder's mtime)."""
+    folders = [folder / kind if kind else folder for folder in reversed(search_path(root))]
+    stamps = tuple((f, f.stat().st_mtime_ns if f.is_dir() else None) for f in folders)
+    return dict(_listing(stamps))
+
+
+@lru_cache(maxsize=64)
+def _listing(stamps: tuple[tuple[Path, int | None], ...]) -> tuple[tuple[str, Path], ...]:
     found: dict[str, Path] = {}
-    for folder in reversed(search_path(root)):
-        found.update(_names(folder / kind if kind else folder))
-    return dict(sorted(found.items()))
+    for folder, _ in stamps:
+        found.update(_names(folder))
+    return tuple(sorted(found.items()))

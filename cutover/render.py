@@ -28,6 +28,7 @@ from typing import Any
 import jinja2
 import yaml
 
+from . import fastyaml
 from .config import Domain, Environment
 from .errors import TemplateError
 from .inputs import check_inputs, read_spec
@@ -110,7 +111,7 @@ def render_profile(
         line = getattr(exc, "lineno", None)
         raise TemplateError(f"{where}{f' line {line}' if line else ''}: {exc}") from exc
     try:
-        data = yaml.safe_load(text) or {}
+        data = fastyaml.load(text) or {}
     except yaml.YAMLError as exc:
         raise TemplateError(f"{where}: rendered YAML is invalid: {exc}".splitlines()[0]) from exc
     return _parse_rendered(profile, where, domain.name, data)
