@@ -1,7 +1,7 @@
 """Apply time and Route53 request counts for N zones on moto: mailcutover vs octodns-sync.
 
-    /work/venv/bin/python bench/apply.py [--zones 10 200] [--unmanaged 50] [--octo-venv PATH]
-    /work/venv/bin/python bench/apply.py --quick     # the CI guard: 20 zones, ours only
+    python bench/apply.py [--zones 10 200] [--unmanaged 50] [--octo-venv PATH] [--both] [--write]
+    python bench/apply.py --quick     # the CI guard: 20 zones, ours only
 
 For each N: N hosted zones (the demo's example.com records renamed, plus `--unmanaged` unmanaged
 A records each) are seeded into moto's HTTP server, running in this process behind a WSGI
