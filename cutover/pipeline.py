@@ -245,9 +245,12 @@ def record(state: StateBackend, event: Any) -> None:
 
 
 def _close_failed(state: StateBackend, event: Any, exc: BaseException) -> None:
-    """Journal how the run ended; if even that cannot be written, say so in the message."""
+    """Journal how the run ended; if even that cannot be written, say so in the message. A
+    second signal while writing it is ignored: the run is already stopping, with its message."""
     try:
         record(state, event)
+    except signals.Interrupted:
+        pass
     except CutoverError as write_error:
         if isinstance(exc, CutoverError):
             exc.message += f" (and the journal could not record it: {write_error.message})"
