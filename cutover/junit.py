@@ -14,6 +14,17 @@ from .verify.propagation import Report
 ANSWERLESS = {"TIMEOUT", "UNREACHABLE"}
 
 
+def _outcome(case: ET.Element, tag: str, bad: list, summary: str) -> None:
+    """A <failure> (wrong DNS) or <error> (no answer) naming the servers, one line each."""
+    element = ET.SubElement(
+        case,
+        tag,
+        type=bad[0].status,
+        message=f"{summary}: " + ", ".join(f"{f.server} {f.status}" for f in bad),
+    )
+    element.text = "\n".join(f.line() for f in bad)
+
+
 def junit_xml(report: Report) -> bytes:
     """Failures are wrong DNS; errors are servers that did not answer (CI shows them apart);
     each lint finding on what is served is its own testcase, failing when it is an error."""
@@ -29,24 +40,10 @@ def junit_xml(report: Report) -> bytes:
         wrong = [f for f in bad if f.status not in ANSWERLESS]
         if wrong:
             failures += 1
-            failure = ET.SubElement(
-                case,
-                "failure",
-                type=wrong[0].status,
-                message=f"{len(wrong)} of {len(fs)} server(s) disagree: "
-                + ", ".join(f"{f.server} {f.status}" for f in wrong),
-            )
-            failure.text = "\n".join(f.line() for f in wrong)
+            _outcome(case, "failure", wrong, f"{len(wrong)} of {len(fs)} server(s) disagree")
         elif silent:
             errors += 1
-            error = ET.SubElement(
-                case,
-                "error",
-                type=silent[0].status,
-                message=f"{len(silent)} of {len(fs)} server(s) did not answer: "
-                + ", ".join(f"{f.server} {f.status}" for f in silent),
-            )
-            error.text = "\n".join(f.line() for f in silent)
+            _outcome(case, "error", silent, f"{len(silent)} of {len(fs)} server(s) did not answer")
         advisory = [f for f in fs if not f.required and not f.ok]
         if advisory:
             ET.SubElement(case, "system-out").text = "\n".join(f.line() for f in advisory)
