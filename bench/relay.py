@@ -90,6 +90,23 @@ class UDPRelay(asyncio.DatagramProtocol):
         self.transport.sendto(data, addr)
 
 
+def _big_buffers(sock) -> None:
+    """A burst of hundreds of answers (validate and the lint ask 256 at once) overflows the
+    default 208 KiB socket buffer of this one-threaded relay, and a dropped datagram costs the
+    client a whole retry timeout: the bench would measure the relay's losses, not the tool.
+    4 MiB each way (SO_*BUFFORCE as root, else as much as net.core.*mem_max allows)."""
+    import socket
+
+    for force, plain in (
+        (33, socket.SO_RCVBUF),
+        (32, socket.SO_SNDBUF),
+    ):  # SO_RCVBUFFORCE, SO_SNDBUFFORCE
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, force, 4 << 20)
+        except OSError:
+            sock.setsockopt(socket.SOL_SOCKET, plain, 4 << 20)
+
+
 async def _pipe(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, half: float, count=None
 ) -> None:
@@ -119,6 +136,8 @@ async def serve(listen: str, upstream: str, rtt: float) -> Counters:
     relay = UDPRelay(up, half, counters)
     server_udp, _ = await loop.create_datagram_endpoint(lambda: relay, local_addr=(lhost, lport))
     relay.up, _ = await loop.create_datagram_endpoint(lambda: UpstreamUDP(relay), remote_addr=up)
+    for transport in (server_udp, relay.up):
+        _big_buffers(transport.get_extra_info("socket"))
 
     def bump_tcp() -> None:
         counters.tcp += 1
