@@ -7,9 +7,11 @@ production at any time.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from . import journal
 from .config import Environment
+from .plan import Change
 from .providers import get_provider
 from .records import RRset, fqdn
 from .stage import NONE, Stage, get_stage
@@ -41,6 +43,7 @@ def validate(
     stage = validation_stage(env, stage)
     renders = {fqdn(d.name): render_domain(env, d) for d in env.domains}  # once, for both
     expected = expected_for_stage(env, stage, renders)
+    _pin_kept_values(env, stage, expected)
     provider = get_provider(env)
     try:
         lookup, ahead = _lint_ahead(env, provider, renders, expected)
@@ -51,6 +54,28 @@ def validate(
         return report
     finally:
         provider.close()
+
+
+def _pin_kept_values(env: Environment, stage: Stage, expected: dict) -> None:
+    """A stage that keeps a record's values (prepare lowers the MX TTL only) would accept any
+    values there. While that stage is the one in place, pin them to what its runs wrote, so an
+    MX changed by hand after `prepare` is drift, not "in sync"."""
+    units = journal.stack(get_state(env).read_journal())
+    unit = journal.find(units, stage.name)
+    if unit is None or not unit.complete or journal.current_stage(units) != stage.name:
+        return
+    wrote = {}
+    for run in unit.runs:
+        for zone, changes in run.began.changes.items():
+            for data in changes:
+                change = Change.from_dict(data)
+                wrote[(zone, change.key)] = change.after
+    for zone, wants in expected.items():
+        for i, want in enumerate(wants):
+            key = (zone, (fqdn(want.name), want.type.upper()))
+            if want.values is None and key in wrote:
+                after = wrote[key]
+                wants[i] = replace(want, values=after.values if after else ())
 
 
 def _lint_ahead(env: Environment, provider, renders: dict, expected: dict):

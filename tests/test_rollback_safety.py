@@ -169,3 +169,19 @@ def test_validate_after_a_prepare_that_kept_lower_ttls_is_in_sync(project, cli):
     r = cli("validate", "--env", "demo", "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["summary"]["failed"] == 0
+
+
+def test_an_mx_changed_by_hand_after_prepare_is_drift(project, cli):
+    """prepare keeps the MX values (it lowers their TTL only); validate holds them to what
+    prepare left, so a hand edit before cutover fails the CI gate."""
+    assert cli("prepare", "--env", "demo", "--yes").returncode == 0
+    assert cli("validate", "--env", "demo").returncode == 0
+    path = project / "demo" / "zones" / "example.org.zone"
+    path.write_text(path.read_text().replace("MX 1 smtp.google.com.", "MX 9 hand.example.org."))
+    r = cli("validate", "--env", "demo", "--json")
+    assert r.returncode == 1, r.stderr
+    bad = [f for f in json.loads(r.stdout)["findings"] if f["status"] != "OK"]
+    assert [(f["name"], f["type"], f["status"]) for f in bad] == [
+        ("example.org.", "MX", "VALUE_MISMATCH")
+    ]
+    assert cli("validate", "--env", "demo", "--stage", "cutover").returncode == 1  # as before
