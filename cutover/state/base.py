@@ -74,6 +74,16 @@ def seal(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def require_sealed(doc: dict[str, Any]) -> str:
+    """The id of a document about to be saved; a programming error when it is not sealed."""
+    sid = doc["id"]
+    try:
+        verify_seal(doc, str(sid))
+    except ChecksFailed:
+        raise ValueError(f"save_snapshot({sid}): the document is not sealed") from None
+    return sid
+
+
 def verify_seal(doc: dict[str, Any], where: str) -> dict[str, Any]:
     if not isinstance(doc, dict) or doc.get("sha256") != hashlib.sha256(canonical(doc)).hexdigest():
         raise ChecksFailed(

@@ -36,7 +36,7 @@ from .base import (
     parse_journal,
     parse_lock,
     pid_namespace,
-    verify_seal,
+    require_sealed,
     write_error,
 )
 
@@ -130,11 +130,7 @@ class LocalState(StateBackend):
             ) from exc
 
     def save_snapshot(self, doc: dict[str, Any]) -> str:
-        sid = doc["id"]
-        try:
-            verify_seal(doc, str(sid))
-        except ChecksFailed:
-            raise ValueError(f"save_snapshot({sid}): the document is not sealed") from None
+        sid = require_sealed(doc)
         final = self.snapshots / f"{sid}.json"
         data = json.dumps(doc, indent=1).encode()
         linked = False

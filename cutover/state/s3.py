@@ -36,7 +36,7 @@ from .base import (
     parse_journal,
     parse_lock,
     pid_namespace,
-    verify_seal,
+    require_sealed,
 )
 
 PRECONDITION = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
@@ -173,11 +173,7 @@ class S3State(StateBackend):
         return None if got is None else got[0]
 
     def save_snapshot(self, doc: dict[str, Any]) -> str:
-        sid = doc["id"]
-        try:
-            verify_seal(doc, str(sid))
-        except ChecksFailed:
-            raise ValueError(f"save_snapshot({sid}): the document is not sealed") from None
+        sid = require_sealed(doc)
         key = self.key("snapshots", f"{sid}.json")
         etag = self._put(key, json.dumps(doc, indent=1).encode(), IfNoneMatch="*")
         if etag is None:
