@@ -19,8 +19,8 @@ none (§5.2, §6.1). `a` is looked up as A (what an IPv4 sender's check asks).
 
 The evaluator is pure: it never opens a socket. It asks its questions through a `lookup`
 callable, `lookup(name, rtype) -> list[str] | None` (presentation values, TXT either quoted or
-already joined; `[]` for NXDOMAIN or no data; None when the lookup failed), or an async one with
-`evaluate_async`, so a cached or concurrent resolver can feed it.
+already joined; `[]` for NXDOMAIN or no data; None when the lookup failed), so the lint's
+run-wide cache (answers asked ahead, concurrently) can feed it.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import urllib.parse
-from collections.abc import Awaitable, Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +44,6 @@ MECHANISMS = ("all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists")
 EXPANDABLE = "do"  # macro letters known without a connection
 
 Lookup = Callable[[str, str], "list[str] | None"]
-AsyncLookup = Callable[[str, str], Awaitable["list[str] | None"]]
 Query = tuple[str, str]
 
 _MODIFIER = re.compile(r"^([a-z][a-z0-9_.\-]*)=(.*)$", re.IGNORECASE)
@@ -505,22 +504,6 @@ def evaluate(
         while True:
             if q not in memo:
                 memo[q] = lookup(*q)
-            q = gen.send(memo[q])
-    except StopIteration as done:
-        return done.value
-
-
-async def evaluate_async(
-    record: str | None, domain: str, lookup: AsyncLookup, *, sender_domain: str | None = None
-) -> Evaluation:
-    """`evaluate` with an async lookup (a shared cache, a concurrent resolver)."""
-    gen = _run(record, domain, sender_domain)
-    memo: dict[Query, list[str] | None] = {}
-    try:
-        q = next(gen)
-        while True:
-            if q not in memo:
-                memo[q] = await lookup(*q)
             q = gen.send(memo[q])
     except StopIteration as done:
         return done.value

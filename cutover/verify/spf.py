@@ -30,12 +30,10 @@ def check_spf(
     lookup,
     *,
     zone: str,
-    evaluation: spfeval.Evaluation | None = None,
 ) -> list[Finding]:
-    """Findings for the apex SPF. `required`: mechanisms the stage's record must contain.
-
-    `evaluation`: the record already evaluated (by `spfeval.evaluate_async` through a shared
-    cache, say); without it the record is evaluated here through `lookup.values`."""
+    """Findings for the apex SPF. `required`: mechanisms the stage's record must contain. The
+    record is evaluated through `lookup.values` (the run's cache), once per run for every
+    domain that publishes the same record."""
     record_name = f"{relative(txt.name, zone) if txt else '@'} TXT"
 
     def finding(code: str, severity: str, message: str, hint: str = "") -> Finding:
@@ -52,10 +50,9 @@ def check_spf(
     raw = spf_values[0]
     text = _join(raw)
     out = _own_checks(text, raw, required, finding)
-    if evaluation is None:  # once per run for every domain publishing the same record
-        evaluation = lookup.spf_once(
-            text, domain, lambda: spfeval.evaluate(text, domain, lookup.values)
-        )
+    evaluation = lookup.spf_once(
+        text, domain, lambda: spfeval.evaluate(text, domain, lookup.values)
+    )
     return out + evaluation_findings(evaluation, lookup.described, finding)
 
 
