@@ -26,6 +26,7 @@ PROVIDER_OPTIONS: dict[str, set[str]] = {
     "route53": {"region", "private", "max_concurrency"},
     "cloudflare": {"max_concurrency", "timeout"},
     "rfc2136": {"server", "tsig", "snapshot", "timeout", "nameservers"},
+    "octodns": {"class", "options", "nameservers", "mx_update"},
 }
 STATE_OPTIONS: dict[str, set[str]] = {"local": {"directory"}, "s3": {"bucket", "prefix", "region"}}
 DMARC_POLICIES = ("none", "quarantine", "reject")

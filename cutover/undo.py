@@ -87,9 +87,21 @@ def _ours(w: Written, r: RRset | None) -> tuple[int | None, frozenset[str]]:
     return (r.ttl if r else None, _owned(r, _changed(w)))
 
 
+def halfway(w: Written, live: RRset | None) -> bool:
+    """An MX swap made in two writes (the octoDNS bridge's `mx_update: two-step`: the union of
+    old and new first, so MX is never empty) whose run died between them: the union is the
+    run's write too, and the rollback takes it back to `before`."""
+    if w.key[1] != "MX" or live is None or w.before is None or w.after is None:
+        return False
+    union = w.before.value_keys() | w.after.value_keys()
+    return live.ttl == w.after.ttl and live.value_keys() == union
+
+
 def holds_after(w: Written, live: RRset | None) -> bool:
     """Whether the live RRset is (in the values we own) what the run wrote."""
-    return _ours(w, live) == _ours(w, w.after) if w.shared else live == w.after
+    if w.shared:
+        return _ours(w, live) == _ours(w, w.after)
+    return live == w.after or halfway(w, live)
 
 
 def restore(w: Written, live: RRset | None, force: bool) -> tuple[RRset | None, Conflict | None]:

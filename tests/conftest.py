@@ -104,3 +104,14 @@ def unbound_factory(tmp_path_factory):
     yield start
     for res in started:
         res.stop()
+
+
+@pytest.fixture
+def powerdns_factory(tmp_path_factory):
+    """powerdns_factory({zone: zone_file_text}) -> a running PowerDNS (tests/powerdns.py)."""
+    from tests.powerdns import start_powerdns
+
+    start, started = _factory(tmp_path_factory, start_powerdns, "pdns")
+    yield start
+    for srv in started:
+        srv.stop()

@@ -17,6 +17,7 @@ MODULES = {
     "route53": ("cutover.providers.route53", "Route53Provider"),
     "cloudflare": ("cutover.providers.cloudflare", "CloudflareProvider"),
     "rfc2136": ("cutover.providers.rfc2136", "RFC2136Provider"),
+    "octodns": ("cutover.providers.octodns_bridge", "OctoDNSProvider"),
 }
 
 
