@@ -44,6 +44,7 @@ def write_env(project: Path, srv, name: str = ENV, **provider) -> Path:
             "port": srv.api_port,
             "api_key": f"env/{KEY_ENV}",
             "timeout": 5,
+            "enable_dynamic": False,  # no LUA records: skips the probe and its warning
         },
         "nameservers": [srv.address],
     }

@@ -153,4 +153,4 @@ def test_examples_cover_every_provider_type():
         yaml.safe_load((REPO / "environments" / f"{e}.yaml").read_text())["provider"]["type"]
         for e in ENVIRONMENTS
     }
-    assert types == {"zonefile", "route53", "cloudflare", "rfc2136"}
+    assert types == {"zonefile", "route53", "cloudflare", "rfc2136", "octodns"}

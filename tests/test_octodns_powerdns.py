@@ -1,0 +1,261 @@
+"""The octoDNS bridge against a real PowerDNS (gsqlite3, HTTP API) through `octodns-powerdns`:
+the demo lifecycle through the CLI, checked by reading PowerDNS itself (its API and `dig` at its
+port); drift made through the API between plan and apply refused with nothing applied; the MX
+union between the two MX steps, and a run killed there undone by rollback; writes octoDNS
+would make beyond our plan refused; `env/NAME` secrets never on disk or in messages."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from types import SimpleNamespace
+
+import dns.message
+import dns.query
+import dns.rdatatype
+import pytest
+import yaml
+
+from tests.conftest import run_cli
+from tests.lifecycle_helpers import fast_demo, runs
+from tests.octodns_helpers import ENV, ZONES, key_env, pdns_zones, state, write_env
+from tests.servers import require
+from tests.test_interrupted_runs import paused
+
+NEW_MX = {z: f"0 {z.replace('.', '-')}.mail.protection.outlook.com." for z in ZONES}
+OLD_MX = "1 smtp.google.com."
+#: RRsets no profile ever writes: (name, type) per zone, compared byte for byte in the API
+UNOWNED = {
+    "example.com": [
+        ("example.com.", "CAA"),
+        ("_sip._tls.example.com.", "SRV"),
+        ("long.example.com.", "TXT"),
+        ("www.example.com.", "A"),
+        ("ns1.example.com.", "A"),
+        ("example.com.", "NS"),
+        ("example.org._report._dmarc.example.com.", "TXT"),
+    ],
+    "example.org": [("www.example.org.", "A"), ("ns1.example.org.", "A"), ("example.org.", "NS")],
+}
+APEX_KEPT = ('"google-site-verification=demo-example-Xy12AbCdEfGh"', '"unrelated-service-token=keep-me-exactly"')  # fmt: skip
+
+
+@pytest.fixture
+def pdns(project, powerdns_factory):
+    """PowerDNS serving the (fast) demo zones, CAA/SRV/long TXT added, and the env file for it."""
+    fast_demo(project)
+    srv = powerdns_factory(pdns_zones(project))
+    write_env(project, srv)
+    return srv
+
+
+def cli(project, srv, *args, env=None):
+    return run_cli(project, *args, env={**key_env(srv), **(env or {})})
+
+
+def dig(srv, name: str, rtype: str) -> list[str]:
+    """The answer as PowerDNS serves it, by `dig @127.0.0.1 -p PORT`."""
+    out = subprocess.run(
+        [require("dig"), "@127.0.0.1", "-p", str(srv.port), "+short", name, rtype],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    )
+    return sorted(line.strip() for line in out.stdout.splitlines() if line.strip())
+
+
+def wire(srv, zone: str, api_state: dict) -> dict:
+    """Every RRset of `api_state` as served over DNS: (ttl, sorted joined-text values)."""
+    out = {}
+    for name, rtype in api_state:
+        q = dns.message.make_query(name, rtype)
+        r = dns.query.udp(q, "127.0.0.1", port=srv.port, timeout=2)
+        for rrset in r.answer:
+            if rrset.rdtype == dns.rdatatype.from_text(rtype) and rrset.name.to_text() == name:
+                values = sorted(
+                    b"".join(rd.strings).decode() if rtype == "TXT" else rd.to_text()
+                    for rd in rrset
+                )
+                out[(name, rtype)] = (rrset.ttl, values)
+    return out
+
+
+def release(proc, project, timeout: float = 120) -> tuple[str, str]:
+    """Let a paused run go on, every time it stops at its pause point, until it exits."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None:
+        for marker in project.parent.glob("paused-*"):
+            marker.unlink(missing_ok=True)
+        assert time.monotonic() < deadline, "the paused run did not finish"
+        time.sleep(0.02)
+    return proc.communicate()
+
+
+def unowned(srv) -> dict:
+    now = state(srv)
+    out = {z: {k: now[z][k] for k in keys} for z, keys in UNOWNED.items()}
+    for z in ZONES:
+        apex_txt = now[z][(f"{z}.", "TXT")][1]
+        out[z]["apex TXT kept"] = [v for v in apex_txt if v in APEX_KEPT]
+    return out
+
+
+def test_lifecycle_on_powerdns_through_the_octodns_bridge(pdns, project):
+    original = state(pdns)
+    original_wire = {z: wire(pdns, z, original[z]) for z in ZONES}
+    kept = unowned(pdns)
+    assert all(len(kept[z]["apex TXT kept"]) == 2 for z in ZONES)
+
+    def ok(*args):
+        r = cli(project, pdns, *args)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert unowned(pdns) == kept, args  # byte-identical in PowerDNS's own API
+        return r
+
+    ok("prepare", "--env", ENV, "--yes")
+    after_prepare = state(pdns)
+    after_prepare_wire = {z: wire(pdns, z, after_prepare[z]) for z in ZONES}
+    for z in ZONES:
+        assert after_prepare[z][(f"{z}.", "MX")] == (1, [OLD_MX])  # TTL lowered only
+        assert dig(pdns, z, "MX") == [OLD_MX]
+
+    # cutover with the default mx_update (two-step): paused between the two applies, PowerDNS
+    # holds old and new MX together, never neither
+    with paused(project, "octodns-between-steps", "cutover", "--env", ENV, "--yes", "--wait",
+                env=key_env(pdns)) as proc:  # fmt: skip
+        z = "example.com"
+        assert sorted(state(pdns)[z][(f"{z}.", "MX")][1]) == sorted([OLD_MX, NEW_MX[z]])
+        assert dig(pdns, z, "MX") == sorted([OLD_MX, NEW_MX[z]])
+        out, err = release(proc, project)  # example.org pauses there too
+        assert proc.returncode == 0, out + err
+    assert unowned(pdns) == kept
+    for z in ZONES:
+        assert dig(pdns, z, "MX") == [NEW_MX[z]]
+        assert dig(pdns, f"autodiscover.{z}", "CNAME") == ["autodiscover.outlook.com."]
+    r = cli(project, pdns, "validate", "--env", ENV, "--stage", "cutover")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+    ok("finalize", "--env", ENV, "--yes")
+    txt = dig(pdns, "example.com", "TXT")
+    assert '"v=spf1 include:spf.protection.outlook.com ~all"' in txt
+    assert dig(pdns, "google._domainkey.example.com", "TXT") == []  # old DKIM gone
+
+    ok("rollback", "--env", ENV, "--yes")  # undo finalize
+    ok("rollback", "--env", ENV, "--yes")  # undo cutover
+    assert {z: wire(pdns, z, after_prepare[z]) for z in ZONES} == after_prepare_wire
+    assert {z: set(s) for z, s in state(pdns).items()} == {
+        z: set(s) for z, s in after_prepare.items()
+    }  # autodiscover and the new DKIM CNAMEs gone, nothing else added
+    for z in ZONES:
+        assert dig(pdns, z, "MX") == [OLD_MX]
+    ok("rollback", "--env", ENV, "--yes")  # undo prepare
+    final = state(pdns)
+    for z in ZONES:
+        # served exactly as before: values (TXT as joined text) and TTLs, every RRset
+        assert wire(pdns, z, original[z]) == original_wire[z]
+        assert set(final[z]) == set(original[z])
+        # and in the API, every RRset but the TXT the tool rewrote (octoDNS re-splits at 255
+        # bytes and escapes `;` as `\;`, the same text on the wire) is the very same string
+        for key, value in original[z].items():
+            if key[1] != "TXT" or key in UNOWNED.get(z, []) or key == (f"{z}.", "TXT"):
+                assert final[z][key] == value, key
+    r = cli(project, pdns, "rollback", "--env", ENV, "--yes")
+    assert r.returncode == 0 and "nothing to roll back" in r.stdout
+
+
+def test_drift_made_through_the_api_between_plan_and_apply_is_refused(pdns, project):
+    before = state(pdns)
+    with paused(project, "after-snapshot", "prepare", "--env", ENV, "--yes",
+                env=key_env(pdns)) as proc:  # fmt: skip
+        # another admin changes the apex MX through PowerDNS's API while the run waits
+        pdns.replace("example.com", "example.com.", "MX", 2, "5 other.example.net.")
+        drifted = state(pdns)
+        out, err = release(proc, project)
+    assert proc.returncode == 1, out + err
+    assert "example.com. MX changed since the plan was made" in err
+    assert state(pdns) == drifted  # nothing of the plan applied, in either zone
+    assert drifted["example.org"] == before["example.org"]
+    (run,) = runs(project, ENV)
+    assert run["applied"] == [] and run["end"]["event"] == "failed"
+    assert run["end"]["nothing_written"] is True
+
+
+def test_a_run_killed_between_the_mx_steps_is_undone_by_rollback(pdns, project):
+    assert cli(project, pdns, "prepare", "--env", ENV, "--yes").returncode == 0
+    after_prepare = state(pdns)
+    with paused(project, "octodns-between-steps", "cutover", "--env", ENV, "--yes", "--wait",
+                env=key_env(pdns)) as proc:  # fmt: skip
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+    z = "example.com"
+    assert sorted(state(pdns)[z][(f"{z}.", "MX")][1]) == sorted([OLD_MX, NEW_MX[z]])
+    assert cli(project, pdns, "unlock", "--env", ENV, "--yes").returncode == 0  # SIGKILL: stale
+    status = json.loads(cli(project, pdns, "status", "--env", ENV, "--json").stdout)
+    assert "cutover" in json.dumps(status)
+    r = cli(project, pdns, "rollback", "--env", ENV, "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert state(pdns) == after_prepare  # MX back to the old set, nothing else touched
+    assert dig(pdns, z, "MX") == [OLD_MX]
+
+
+def test_a_write_octodns_would_add_beyond_the_plan_is_refused(pdns, project):
+    """A provider whose plan adds a change of its own (octoDNS's `_extra_changes` hook) to a
+    record the tool does not own: refused, nothing applied."""
+    write_env(project, pdns, **{"class": "tests.octodns_extra.ExtraChangePowerDns"})
+    before = state(pdns)
+    r = cli(project, pdns, "prepare", "--env", ENV, "--yes")
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "planned to update www.example.com. A" in r.stderr
+    assert "nothing was applied" in r.stderr
+    assert state(pdns) == before
+
+
+def test_the_api_key_from_env_never_reaches_the_state_dir_or_output(pdns, project):
+    r = cli(project, pdns, "prepare", "--env", ENV, "--yes")
+    assert r.returncode == 0, r.stderr
+    key = pdns.api_key
+    files = [p for p in (project / ".cutover").rglob("*") if p.is_file()]
+    assert any(p.name == "settings.json" for p in files) and len(files) > 2
+    for path in files:
+        assert key.encode() not in path.read_bytes(), path
+    settings = json.loads((project / ".cutover" / ENV / "settings.json").read_text())
+    assert settings["provider"]["options"]["api_key"] == "env/PDNS_API_KEY"
+    assert key not in r.stdout + r.stderr
+    assert key not in (project / "environments" / f"{ENV}.yaml").read_text()
+
+    # a wrong key: one line, exit 3, the wrong key not echoed, nothing changed
+    before = state(pdns)
+    wrong = "wrong-" + key[::-1]
+    r = run_cli(project, "plan", "--env", ENV, env={"PDNS_API_KEY": wrong})
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert wrong not in r.stdout + r.stderr and key not in r.stdout + r.stderr
+    assert state(pdns) == before
+
+
+@pytest.mark.parametrize(
+    ("edit", "expect"),
+    [
+        (lambda p: p.update({"class": "no_such_pkg.Provider"}), "provider.class: cannot import"),
+        (lambda p: p.update({"class": "json.JSONDecoder"}), "is not an octoDNS provider class"),
+        (lambda p: p.update({"mx_update": "sometimes"}), "provider.mx_update: 'sometimes'"),
+        (lambda p: p.update({"nameservers": ["127.0.0.1:99999"]}), "provider.nameservers[0]"),
+        (lambda p: p["options"].update({"api_key": "env/CUTOVER_TEST_UNSET"}),
+         "provider.options.api_key: environment variable CUTOVER_TEST_UNSET is not set"),
+        (lambda p: p["options"].update({"colour": "blue"}), "provider.options: octodns_powerdns"),
+        (lambda p: p.update({"extra": 1}), "provider.extra: unknown key"),
+    ],
+)  # fmt: skip
+def test_option_errors_are_one_line_naming_the_key(project, edit, expect):
+    fake = SimpleNamespace(api_port=9, address="127.0.0.1:9", api_key="s3cr3t-never-shown")
+    path = write_env(project, fake)
+    data = yaml.safe_load(path.read_text())
+    edit(data["provider"])
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    r = run_cli(project, "plan", "--env", ENV, env=key_env(fake))
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and expect in lines[0], r.stderr
+    assert fake.api_key not in r.stderr
