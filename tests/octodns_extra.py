@@ -17,3 +17,17 @@ class ExtraChangePowerDns(PowerDnsProvider):
         new = www.copy()
         new.ttl = www.ttl + 1
         return [Update(www, new)]
+
+
+class CaaUnseenPowerDns(PowerDnsProvider):
+    """A provider that does not model CAA at all: `populate` never reports it (as octoDNS
+    providers skip types they do not know)."""
+
+    SUPPORTS = PowerDnsProvider.SUPPORTS - {"CAA"}
+
+
+class CaaReadOnlyPowerDns(PowerDnsProvider):
+    """A provider that reads CAA but cannot write it (its `supports()` says no)."""
+
+    def supports(self, record):
+        return record._type != "CAA" and super().supports(record)

@@ -259,3 +259,57 @@ def test_option_errors_are_one_line_naming_the_key(project, edit, expect):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and expect in lines[0], r.stderr
     assert fake.api_key not in r.stderr
+
+
+def _mx(*values: str, ttl: int = 1):
+    from cutover.records import RRset
+
+    return RRset("example.com.", "MX", ttl, values)
+
+
+def test_only_an_mx_swap_takes_the_union_step():
+    from cutover.plan import Change
+    from cutover.providers.octodns_bridge import mx_steps
+
+    old, new = _mx(OLD_MX), _mx(NEW_MX["example.com"])
+    (union, final) = mx_steps([Change(old, new)], "two-step")
+    assert union[old.key].values == tuple(sorted([OLD_MX, NEW_MX["example.com"]]))
+    assert final == {old.key: new}
+    assert mx_steps([Change(old, new)], "atomic") == [{old.key: new}]
+    grown = _mx(OLD_MX, NEW_MX["example.com"])
+    assert len(mx_steps([Change(old, grown)], "two-step")) == 1  # only added: already safe
+    assert len(mx_steps([Change(grown, old)], "two-step")) == 1  # only removed: never empty
+    assert len(mx_steps([Change(old, old.with_ttl(5))], "two-step")) == 1
+    assert len(mx_steps([Change(None, new)], "two-step")) == 1
+
+
+def test_rollback_counts_the_mx_union_as_the_runs_write():
+    from cutover.undo import Written, halfway, holds_after
+
+    old, new = _mx(OLD_MX), _mx(NEW_MX["example.com"])
+    w = Written("example.com.", old, new)
+    assert holds_after(w, _mx(OLD_MX, NEW_MX["example.com"]))
+    assert halfway(w, _mx(OLD_MX, NEW_MX["example.com"]))
+    assert not holds_after(w, _mx(OLD_MX, "5 someone.else.example."))
+    assert not holds_after(w, _mx(OLD_MX, NEW_MX["example.com"], ttl=300))
+
+
+def test_a_type_the_provider_does_not_model_is_never_deleted(pdns, project):
+    """CAA at the apex, where prepare rewrites MX and TXT: invisible to the octoDNS provider,
+    and still served, byte for byte, after the stage and its rollback."""
+    write_env(project, pdns, **{"class": "tests.octodns_extra.CaaUnseenPowerDns"})
+    caa = state(pdns)["example.com"][("example.com.", "CAA")]
+    assert cli(project, pdns, "prepare", "--env", ENV, "--yes").returncode == 0
+    assert state(pdns)["example.com"][("example.com.", "CAA")] == caa
+    assert cli(project, pdns, "rollback", "--env", ENV, "--yes").returncode == 0
+    assert state(pdns)["example.com"][("example.com.", "CAA")] == caa
+    assert dig(pdns, "example.com", "CAA") == ['0 issue "letsencrypt.org"']
+
+
+def test_a_record_the_provider_cannot_write_back_at_a_touched_name_refuses(pdns, project):
+    write_env(project, pdns, **{"class": "tests.octodns_extra.CaaReadOnlyPowerDns"})
+    before = state(pdns)
+    r = cli(project, pdns, "prepare", "--env", ENV, "--yes")
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "example.com. CAA" in r.stderr and "nothing was applied" in r.stderr
+    assert state(pdns) == before
