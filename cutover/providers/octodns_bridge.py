@@ -63,8 +63,8 @@ class OctoDNSProvider(Provider):
 
     def __init__(self, env) -> None:
         super().__init__(env)
-        enable_validators()
         self.settings = parse_settings(env.path, dict(self.options))
+        enable_validators()
         self.label = self.settings.class_name
         try:
             self.octo = self.settings.cls(PROVIDER_ID, **self.settings.kwargs)

@@ -74,6 +74,12 @@ def load_class(dotted: Any, fail) -> type:
     if not isinstance(dotted, str) or "." not in dotted:
         raise fail("class", "is required: the dotted class of an octoDNS provider "
                    "(e.g. octodns_powerdns.PowerDnsProvider)")  # fmt: skip
+    try:
+        from octodns.provider.base import BaseProvider
+    except ImportError as exc:
+        raise fail(
+            "class", f"needs the octodns package ({exc})", "pip install 'mailcutover[octodns]'"
+        ) from exc
     module_name, class_name = dotted.rsplit(".", 1)
     try:
         module = importlib.import_module(module_name)
@@ -82,8 +88,6 @@ def load_class(dotted: Any, fail) -> type:
             "class", f"cannot import {module_name}: {exc}", f"pip install the package of {dotted}"
         ) from exc
     cls = getattr(module, class_name, None)
-    from octodns.provider.base import BaseProvider
-
     if not isinstance(cls, type) or not issubclass(cls, BaseProvider):
         raise fail("class", f"{dotted} is not an octoDNS provider class")
     return cls
