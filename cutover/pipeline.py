@@ -82,6 +82,8 @@ class Target:
     #: what the message says when there was nothing to change, and whether to journal it
     unchanged: str = ""
     record_unchanged: Callable[[list[journal.Unit]], bool] = lambda units: False
+    #: what the SMTP probe of the new MX found (cutover/probe/gate.py), kept in `began`
+    probe: dict[str, Any] | None = None
 
 
 def execute(env, target: Target, ui: UI, *, yes: bool = False) -> Outcome:
@@ -196,6 +198,7 @@ def _began(target: Target, forced: str, outcome: Outcome, todo: list[Plan], t: i
         undoes=target.undoes,
         restores=target.restores,
         t_old=t,
+        probe=target.probe,
     )
 
 

@@ -304,7 +304,7 @@ def print_probe(result) -> None:
             table.add_row(*row, f"[{style}]{a.finding}[/{style}]", _short(detail, 90))
     console.print(table)
     for h in result.hosts:
-        if h.note:
+        if h.note and h.addresses:  # a host with no address says why in its row
             console.print(f"note: {h.note}", style="yellow", markup=False)
     for note in result.notes:
         console.print(f"note: {note}", style="yellow", markup=False)

@@ -157,6 +157,10 @@ def run_stage(
         unchanged=f"{st}: nothing to change, every zone is already in place",
         record_unchanged=not_yet_in_place,
     )
+    from .probe.gate import wanted, with_probe
+
+    if wanted(env, st):  # the SMTP probe of the new MX (probe.require makes it a gate)
+        target.gate = with_probe(env, st, target, target.gate, force=force)
     outcome = execute(env, target, ui, yes=yes)
     if outcome.applied:
         outcome.message = (
