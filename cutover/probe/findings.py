@@ -147,6 +147,7 @@ class Host:
             "accepts": self.accepts,
             "recipients": self.recipients,
             "note": self.note,
+            "line": self.line(),
             "addresses": [asdict(a) for a in self.addresses],
         }
 
