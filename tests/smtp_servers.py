@@ -49,7 +49,7 @@ class TestCA:
         self.path = folder / "ca.pem"
         self.path.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
 
-    def server_context(self, name: str) -> ssl.SSLContext:
+    def server_context(self, name: str, *more: str) -> ssl.SSLContext:
         now = dt.datetime.now(dt.UTC)
         key = ec.generate_private_key(ec.SECP256R1())
         cert = (
@@ -60,7 +60,10 @@ class TestCA:
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(hours=1))
             .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .add_extension(
+                x509.SubjectAlternativeName([x509.DNSName(n) for n in (name, *more)]),
+                critical=False,
+            )
             .sign(self.key, hashes.SHA256())
         )
         cert_path, key_path = self.folder / f"{name}.pem", self.folder / f"{name}.key"
