@@ -82,8 +82,8 @@ class Probe:
 
     `recipients` maps a domain to its probe addresses; a domain not in it gets `defaults`. An
     entry without `@` is a local part of the domain (postmaster by default: RFC 5321 requires
-    every domain to accept it). `hosts` maps an MX host to a loopback `host:port` (or
-    `embedded`, the demo's stand-in): only the demo and tests use it."""
+    every domain to accept it). `hosts` maps an MX host to loopback `host:port` addresses (or
+    `embedded`, the demo's stand-in) in place of its A/AAAA: only the demo and tests use it."""
 
     recipients: dict[str, list[str]] = field(default_factory=dict)
     defaults: list[str] = field(default_factory=lambda: ["postmaster"])
@@ -93,7 +93,7 @@ class Probe:
     timeout: int = 10
     in_validate: bool = False
     ca_file: Path | None = None
-    hosts: dict[str, str] = field(default_factory=dict)
+    hosts: dict[str, list[str]] = field(default_factory=dict)
 
     def recipients_for(self, domain: str) -> list[str]:
         entries = self.recipients.get(domain, self.defaults)
@@ -409,11 +409,13 @@ def parse_probe(c: _Checker, data: dict, root: Path, domains: list[str]) -> Prob
         if not ca.is_file():
             raise c.fail("probe.ca_file", f"no file {ca}")
         probe.ca_file = ca
-    for host, target in c.mapping(raw.get("hosts"), "probe.hosts").items():
+    for host, given in c.mapping(raw.get("hosts"), "probe.hosts").items():
         key = f"probe.hosts.{host}"
-        if target != "embedded" and not _loopback(str(target)):
-            raise c.fail(key, f"must be `embedded` or a loopback host:port (tests and the demo only), got {target!r}")  # fmt: skip
-        probe.hosts[fqdn(str(host)).rstrip(".").lower()] = str(target)
+        targets = given if isinstance(given, list) else [given]
+        for target in targets:
+            if target != "embedded" and not _loopback(str(target)):
+                raise c.fail(key, f"must be `embedded` or loopback host:port addresses (tests and the demo only), got {target!r}")  # fmt: skip
+        probe.hosts[fqdn(str(host)).rstrip(".").lower()] = [str(t) for t in targets]
     return probe
 
 

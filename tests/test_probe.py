@@ -119,6 +119,19 @@ def test_exit_code_and_one_line(probed):
     assert r.stderr.strip().splitlines()[-1].startswith("error: probe: 6 of 7 MX host(s)")
 
 
+def test_a_host_passes_when_the_addresses_that_answer_accept(smtp_world):
+    """Two addresses for one MX host, one closed: the host still passes, the dead address is
+    listed (with none answering it is CONNECT_FAILED: the `closed` kind)."""
+    root, ca, _servers, hosts = smtp_world
+    two = {**hosts, "mx.accepts.test": [closed_port(), hosts["mx.accepts.test"]]}
+    env = probe_env(root, "probe-two", ca.path, two)
+    r = run_cli(root, "probe", "--env", env, "--domain", "accepts.test", "--json")
+    assert r.returncode == 0, r.stderr
+    (host,) = json.loads(r.stdout)["hosts"]
+    assert [a["finding"] for a in host["addresses"]] == ["CONNECT_FAILED", "ACCEPTS"]
+    assert host["finding"] == "ACCEPTS" and host["ok"] is True
+
+
 def test_only_accepting_hosts_exit_0_and_no_host_answering_exits_3(smtp_world):
     root, ca, _servers, hosts = smtp_world
     env = probe_env(root, "probe-ok", ca.path, hosts)

@@ -61,19 +61,19 @@ def resolve(host: str, port: int) -> list[tuple[str, str]]:
 
 def _probe_host(env: Environment, host: Host, context, standin) -> Host:
     probe = env.probe
-    pinned = probe.hosts.get(host.host)
-    if pinned is not None:
-        if pinned == "embedded":
-            pinned = standin.address
-            context = ssl.create_default_context(cadata=standin.ca_pem.decode())
-        addr, port = parse_address(pinned)
-        targets = [(addr, "ipv6" if ":" in addr else "ipv4")]
+    if host.host in probe.hosts:
+        targets = []
+        for pinned in probe.hosts[host.host]:
+            if pinned == "embedded":
+                pinned = standin.address
+                context = ssl.create_default_context(cadata=standin.ca_pem.decode())
+            addr, port = parse_address(pinned)
+            targets.append((addr, "ipv6" if ":" in addr else "ipv4", port))
     else:
-        port = probe.port
-        targets = resolve(host.host, port)
+        targets = [(a, fam, probe.port) for a, fam in resolve(host.host, probe.port)]
         if not targets:
             host.note = f"{host.host} has no A or AAAA address (system resolver)"
-    for address, family in targets:
+    for address, family, port in targets:
         host.addresses.append(
             probe_address(
                 host.host,
@@ -84,7 +84,7 @@ def _probe_host(env: Environment, host: Host, context, standin) -> Host:
                 sender=probe.sender,
                 timeout=probe.timeout,
                 context=context,
-            )  # fmt: skip
+            )
         )
     skipped = [a for a in host.addresses if a.family_unreachable]
     if skipped and any(a.answered for a in host.addresses):
@@ -117,7 +117,7 @@ def run_probe(
     context = tls_context(str(env.probe.ca_file) if env.probe.ca_file else None)
     with ExitStack() as stack:
         standin = None
-        names = sorted(h for h, to in via.items() if to == "embedded")
+        names = sorted(h for h, to in via.items() if "embedded" in to)
         if names:
             from .standin import StandIn
 
