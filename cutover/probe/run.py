@@ -102,9 +102,13 @@ def run_probe(
     report = Report(env=env.name, stage=stage, source=source)
     via = env.probe.hosts
     for domain, hosts in targets.items():
-        if not hosts:
+        if any(not name for _pref, name in hosts):  # RFC 7505 null MX: "0 ."
+            report.notes.append(f"{domain}: null MX, the domain takes no mail; nothing to probe")
+        elif not hosts:
             report.notes.append(f"{domain}: no MX to probe")
         for pref, name in hosts:
+            if not name:
+                continue
             report.hosts.append(
                 Host(
                     domain=domain,
