@@ -5,13 +5,16 @@ and the demo's embedded stand-in answers offline. Real aiosmtpd servers; never D
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import copy_project, run_cli
+from tests.conftest import REPO, copy_project, run_cli
 from tests.lifecycle_helpers import fast_demo, runs, zone_state
 from tests.smtp_servers import Behaviour, Server, TestCA, assert_no_data
 from tests.test_probe import DENIED
@@ -140,3 +143,46 @@ def test_demo_probe_answers_offline_from_the_embedded_stand_in(project):
         assert [r["recipient"] for r in address["recipients"]] == [f"postmaster@{host['domain']}"]
     r = run_cli(project, "probe", "--env", "demo")
     assert r.returncode == 0 and "ACCEPTS" in r.stdout and "2/2 MX host(s)" in r.stdout
+
+
+def test_an_address_family_without_a_route_is_noted_not_failed(project):
+    """In a network namespace whose loopback has no IPv6 address, connecting to ::1 fails with
+    EADDRNOTAVAIL, as on a host without IPv6: that address is noted, and the host passes on
+    its IPv4 address (the embedded stand-in)."""
+    path = project / "environments" / "demo.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["probe"]["hosts"][MX["example.com"]] = ["[::1]:2525", "embedded"]
+    path.write_text(yaml.safe_dump(data))
+    script = (
+        "ip link set lo up && ip -6 addr del ::1/128 dev lo && "
+        'exec "$0" -c "from cutover.cli import main; main()" "$@"'
+    )
+    r = subprocess.run(
+        [
+            "unshare",
+            "--net",
+            "sh",
+            "-c",
+            script,
+            sys.executable,
+            "probe",
+            "--env",
+            "demo",
+            "--json",
+        ],  # noqa: E501
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    host = next(h for h in json.loads(r.stdout)["hosts"] if h["domain"] == "example.com")
+    v6, v4 = host["addresses"]
+    assert (v6["family"], v6["finding"], v6["family_unreachable"]) == (
+        "ipv6",
+        "CONNECT_FAILED",
+        True,
+    )  # noqa: E501
+    assert (v4["family"], v4["finding"]) == ("ipv4", "ACCEPTS")
+    assert host["ok"] is True and "no route for ipv6" in host["note"]
