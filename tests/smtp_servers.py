@@ -147,6 +147,49 @@ def closed_port() -> str:
     return f"127.0.0.1:{free_port()}"
 
 
-def assert_no_data(servers: list[Server]) -> None:
-    seen = [d for s in servers for d in s.handler_obj.data_seen]
+def assert_no_data(servers: list) -> None:
+    seen = [d for s in servers for d in getattr(s, "handler_obj", s).data_seen]
     assert not seen, f"a probe sent DATA: {seen}"
+
+
+class Greeter:
+    """A bare TCP server that refuses at the greeting (`554 5.7.1 ...`), as a blocklisted
+    client sees some MX hosts; it records every line it is sent (`data_seen` gets DATA)."""
+
+    def __init__(self, greeting: str) -> None:
+        import socketserver
+        import threading
+
+        lines: list[str] = []
+        self.lines = lines
+
+        class Handle(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                self.wfile.write(greeting.encode() + b"\r\n")
+                for raw in self.rfile:
+                    line = raw.decode(errors="replace").strip()
+                    lines.append(line)
+                    self.wfile.write(
+                        b"221 2.0.0 bye\r\n" if line.upper() == "QUIT" else b"503 5.5.1 no\r\n"
+                    )  # noqa: E501
+                    if line.upper() == "QUIT":
+                        return
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handle)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+    @property
+    def data_seen(self) -> list[str]:
+        return [line for line in self.lines if line.upper().startswith("DATA")]
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

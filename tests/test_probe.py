@@ -10,7 +10,14 @@ import pytest
 import yaml
 
 from tests.conftest import copy_project, run_cli
-from tests.smtp_servers import Behaviour, Server, TestCA, assert_no_data, closed_port
+from tests.smtp_servers import (
+    Behaviour,
+    Greeter,
+    Server,
+    TestCA,
+    assert_no_data,
+    closed_port,
+)
 
 REGION = "451 4.4.62 Mail sent to the wrong Office 365 region. ATTR35. For more information please go to https://go.microsoft.com/fwlink/?linkid=865268"  # noqa: E501
 DENIED = "550 5.4.1 Recipient address rejected: Access denied. AS(201806281)"
@@ -25,6 +32,11 @@ KINDS = {
     "wrongname": (Behaviour(), "mx.somebody-else.test", "TLS_INVALID"),
     "closed": (None, None, "CONNECT_FAILED"),
     "blocked": (Behaviour(mail=BLOCKED), "mx.blocked.test", "REJECTS_CLIENT"),
+    "greeting": (
+        "554 5.7.1 Service unavailable; Client host [127.0.0.1] blocked",
+        None,
+        "REJECTS_CLIENT",
+    ),  # noqa: E501
 }
 
 
@@ -48,7 +60,10 @@ def smtp_world(tmp_path_factory):
         if behaviour is None:
             hosts[f"mx.{kind}.test"] = closed_port()
             continue
-        srv = Server(behaviour, ca.server_context(cert) if cert else None)
+        if isinstance(behaviour, str):
+            srv = Greeter(behaviour)
+        else:
+            srv = Server(behaviour, ca.server_context(cert) if cert else None)
         srv.start()
         servers[kind] = srv
         hosts[f"mx.{kind}.test"] = srv.address
@@ -105,6 +120,9 @@ def test_replies_tls_and_recipients_are_reported(probed, smtp_world):
     blocked = by["blocked"]["addresses"][0]
     assert blocked["step"] == "mail" and "5.7.1" in blocked["detail"]
     assert "port 25 is often blocked" in by["closed"]["line"]
+    refused = by["greeting"]["addresses"][0]
+    assert refused["step"] == "greeting" and refused["greeting"].startswith("554 5.7.1")
+    assert smtp_world[2]["greeting"].lines == ["QUIT"]  # refused at the greeting: only QUIT
     # the recipients reached the servers over TLS (STARTTLS took, then EHLO again)
     _, _, servers, _ = smtp_world
     assert servers["accepts"].handler_obj.tls_sessions >= 2
@@ -116,7 +134,7 @@ def test_exit_code_and_one_line(probed):
     assert doc["schema"] == "mailcutover.probe/1" and doc["source"] == "render"
     assert doc["stage"] == "cutover"
     assert doc["summary"]["hosts"] == len(KINDS) and doc["summary"]["passing"] == 1
-    assert r.stderr.strip().splitlines()[-1].startswith("error: probe: 6 of 7 MX host(s)")
+    assert r.stderr.strip().splitlines()[-1].startswith("error: probe: 7 of 8 MX host(s)")
 
 
 def test_a_host_passes_when_the_addresses_that_answer_accept(smtp_world):

@@ -7,6 +7,7 @@ STARTTLS checks the certificate against the name senders check it against.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import smtplib
 import socket
@@ -68,6 +69,9 @@ def probe_address(
     smtp = _PinnedSMTP(host, address, timeout, helo or socket.gethostname())
     try:
         _session(smtp, host, port, recipients, sender, context, out)
+        if out.step != "quit" and out.finding != TLS_INVALID:  # refused early: say goodbye
+            with contextlib.suppress(OSError):
+                smtp.quit()
     except OSError as exc:  # includes timeouts and smtplib's disconnects
         if out.step == "connect":
             out.finding = CONNECT_FAILED
