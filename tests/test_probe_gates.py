@@ -89,6 +89,17 @@ def test_require_refuses_cutover_with_nothing_changed_until_every_mx_accepts(tmp
     assert _state(root)[("example.com")][("example.com.", "MX")][1] == [f"0 {MX['example.com']}."]
 
 
+def test_force_overrides_require_and_the_journal_says_so(tmp_path, servers):
+    ca, srv = servers
+    root = _prepared(tmp_path)
+    set_probe(root, ca, srv, {"example.com": "denied", "example.org": "denied"}, require=True)
+    r = run_cli(root, "cutover", "--env", "demo", "--yes", "--wait", "--force")
+    assert r.returncode == 0, r.stderr
+    cut = runs(root)[-1]
+    assert cut["forced"] is True and "probe.require: 2 of 2" in cut["forced_reason"]
+    assert cut["probe"]["accepts"] is False
+
+
 def test_advisory_probe_warns_and_is_journaled(tmp_path, servers):
     ca, srv = servers
     root = _prepared(tmp_path)

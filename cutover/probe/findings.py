@@ -153,7 +153,7 @@ class Host:
 
 
 @dataclass
-class Report:
+class ProbeReport:
     """Every MX host of every domain, probed: the `probe --json` document."""
 
     env: str

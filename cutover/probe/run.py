@@ -17,7 +17,7 @@ from ..addresses import parse_address
 from ..config import Environment
 from ..records import fqdn
 from ..stage import get_stage
-from .findings import Host, Report
+from .findings import Host, ProbeReport
 from .smtp import probe_address, tls_context
 
 MAX_WORKERS = 16
@@ -96,10 +96,10 @@ def _probe_host(env: Environment, host: Host, context, standin) -> Host:
 
 def run_probe(
     env: Environment, targets: dict[str, list[tuple[int, str]]], stage: str, source: str
-) -> Report:
+) -> ProbeReport:
     """Probe `targets` (domain -> [(preference, host)]); the demo's stand-in runs meanwhile."""
     started = time.monotonic()
-    report = Report(env=env.name, stage=stage, source=source)
+    report = ProbeReport(env=env.name, stage=stage, source=source)
     via = env.probe.hosts
     for domain, hosts in targets.items():
         if any(not name for _pref, name in hosts):  # RFC 7505 null MX: "0 ."
@@ -133,13 +133,13 @@ def run_probe(
     return report
 
 
-def probe_stage(env: Environment, stage: str | None) -> Report:
+def probe_stage(env: Environment, stage: str | None) -> ProbeReport:
     """`invoke probe`: the MX a stage points at (default: cutover's, the new provider's)."""
     name = get_stage(stage or "cutover", allow_none=True).name
     return run_probe(env, rendered_targets(env, name), name, "render")
 
 
-def probe_served(env: Environment, served: dict[str, dict], stage: str) -> Report:
+def probe_served(env: Environment, served: dict[str, dict], stage: str) -> ProbeReport:
     """`validate --probe`: the MX the authoritative servers serve now (zone -> RRsets)."""
     targets = {}
     for domain in env.domains:

@@ -79,7 +79,7 @@ class Report:
     policy: list[Any] = field(default_factory=list)  # lint findings on what is served
     #: the lint lookups of the run: asked ahead (concurrently), in how many waves, asked late
     lookups: dict[str, int] = field(default_factory=dict)
-    #: `validate --probe`: the SMTP probe of the served MX (cutover/probe/findings.Report)
+    #: `validate --probe`: the SMTP probe of the served MX (cutover/probe/findings.ProbeReport)
     probe: Any = None
 
     @property
