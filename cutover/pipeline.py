@@ -52,6 +52,8 @@ class Outcome:
     verified: str | None = None  # "authoritative" or "provider": who vouched it is served
     conflicts: list[Any] = field(default_factory=list)
     run: str | None = None
+    #: the cutover's SMTP probe of the new MX, as journaled in `began.probe`
+    probe: dict[str, Any] | None = None
 
     @property
     def changed(self) -> bool:
@@ -131,7 +133,7 @@ def _execute(env, target: Target, ui: UI, state: StateBackend, provider: Provide
     forced = target.gate(units, ui)
     plans = target.plan(provider, units)
     findings = target.lint(plans, provider) if target.lint else []
-    outcome = Outcome(stage=target.label, plans=plans, findings=findings)
+    outcome = Outcome(stage=target.label, plans=plans, findings=findings, probe=target.probe)
     todo = [p for p in plans if p]
     ui.show_plans(plans, findings)
     if target.lint is not None and todo:

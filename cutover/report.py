@@ -178,6 +178,7 @@ def outcome_doc(outcome) -> dict[str, Any]:
         ],
         "plans": [p.to_dict() for p in outcome.plans],
         "findings": [f.to_dict() for f in outcome.findings],
+        **({"probe": outcome.probe} if getattr(outcome, "probe", None) is not None else {}),
     }
 
 

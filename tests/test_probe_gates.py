@@ -93,8 +93,9 @@ def test_force_overrides_require_and_the_journal_says_so(tmp_path, servers):
     ca, srv = servers
     root = _prepared(tmp_path)
     set_probe(root, ca, srv, {"example.com": "denied", "example.org": "denied"}, require=True)
-    r = run_cli(root, "cutover", "--env", "demo", "--yes", "--wait", "--force")
+    r = run_cli(root, "cutover", "--env", "demo", "--yes", "--wait", "--force", "--json")
     assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["probe"]["accepts"] is False  # the outcome document has it too
     cut = runs(root)[-1]
     assert cut["forced"] is True and "probe.require: 2 of 2" in cut["forced_reason"]
     assert cut["probe"]["accepts"] is False
