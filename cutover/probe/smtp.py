@@ -101,6 +101,7 @@ def _session(smtp, host, port, recipients, sender, context, out: Address) -> Non
     out.greeting = f"{code} {_text(msg)}"
     if _stop(out, "greeting", code, msg):
         return
+    out.step = "ehlo"
     code, msg = smtp.ehlo()
     if _stop(out, "ehlo", code, msg):
         return
