@@ -58,6 +58,8 @@ class Began:
     restores: str | None = None
     #: the longest TTL a resolver may hold for a record this run changes (the cutover gate)
     t_old: int = 0
+    #: cutover only, with a `probe:` section: what the SMTP probe of the new MX found
+    probe: dict[str, Any] | None = None
     event: str = "began"
 
 

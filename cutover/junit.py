@@ -59,12 +59,27 @@ def junit_xml(report: Report) -> bytes:
             ET.SubElement(case, "failure", type=finding.code, message=finding.line())
         else:
             ET.SubElement(case, "system-out").text = finding.line()
+    if report.probe is not None:
+        failures += _probe_cases(suite, report.probe)
     suite.set("tests", str(len(suite)))
     suite.set("failures", str(failures))
     suite.set("errors", str(errors))
     suite.set("time", f"{report.elapsed:.3f}")
     ET.indent(suite)
     return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+
+
+def _probe_cases(suite: ET.Element, probe) -> int:
+    """`validate --probe`: a testcase per MX host, failing with its finding; returns failures."""
+    failed = 0
+    for host in probe.hosts:
+        case = ET.SubElement(
+            suite, "testcase", classname=f"probe.{host.domain}", name=f"MX {host.host}"
+        )
+        if not host.ok:
+            failed += 1
+            ET.SubElement(case, "failure", type=host.finding, message=host.line())
+    return failed
 
 
 def write_junit(report: Report, path: str | Path) -> None:

@@ -52,6 +52,8 @@ class Outcome:
     verified: str | None = None  # "authoritative" or "provider": who vouched it is served
     conflicts: list[Any] = field(default_factory=list)
     run: str | None = None
+    #: the cutover's SMTP probe of the new MX, as journaled in `began.probe`
+    probe: dict[str, Any] | None = None
 
     @property
     def changed(self) -> bool:
@@ -82,6 +84,8 @@ class Target:
     #: what the message says when there was nothing to change, and whether to journal it
     unchanged: str = ""
     record_unchanged: Callable[[list[journal.Unit]], bool] = lambda units: False
+    #: what the SMTP probe of the new MX found (cutover/probe/gate.py), kept in `began`
+    probe: dict[str, Any] | None = None
 
 
 def execute(env, target: Target, ui: UI, *, yes: bool = False) -> Outcome:
@@ -129,7 +133,7 @@ def _execute(env, target: Target, ui: UI, state: StateBackend, provider: Provide
     forced = target.gate(units, ui)
     plans = target.plan(provider, units)
     findings = target.lint(plans, provider) if target.lint else []
-    outcome = Outcome(stage=target.label, plans=plans, findings=findings)
+    outcome = Outcome(stage=target.label, plans=plans, findings=findings, probe=target.probe)
     todo = [p for p in plans if p]
     ui.show_plans(plans, findings)
     if target.lint is not None and todo:
@@ -196,6 +200,7 @@ def _began(target: Target, forced: str, outcome: Outcome, todo: list[Plan], t: i
         undoes=target.undoes,
         restores=target.restores,
         t_old=t,
+        probe=target.probe,
     )
 
 

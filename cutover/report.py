@@ -178,6 +178,7 @@ def outcome_doc(outcome) -> dict[str, Any]:
         ],
         "plans": [p.to_dict() for p in outcome.plans],
         "findings": [f.to_dict() for f in outcome.findings],
+        **({"probe": outcome.probe} if getattr(outcome, "probe", None) is not None else {}),
     }
 
 
@@ -277,10 +278,41 @@ def print_validation(report) -> None:
         console.print(f"  policy {f.line()}", style=style, markup=False)
     for note in report.notes:
         console.print(f"note: {note}", style="yellow", markup=False)
+    if getattr(report, "probe", None) is not None:
+        print_probe(report.probe)
     verdict = "in sync" if report.ok else "NOT in sync"
     console.print(
         f"validate {report.env} ({report.stage}): {verdict}; {converged}/{total} zone×server "
         f"pairs converged, {len(report.findings)} checks in {report.elapsed:.1f}s",
+        markup=False,
+    )
+
+
+def print_probe(result) -> None:
+    """A row per MX host and address: what it answered; then the notes and a verdict."""
+    from rich.table import Table
+
+    console = _console()
+    table = Table("domain", "MX host", "address", "TLS", "finding", "detail")
+    for h in result.hosts:
+        if not h.addresses:
+            table.add_row(h.domain, h.host, "-", "", f"[red]{h.finding}[/red]", h.note or "")
+        for a in h.addresses:
+            tls = "" if a.tls is None else a.tls.version or ("invalid" if a.tls.offered else "no")
+            style = "green" if a.finding == "ACCEPTS" else "red"
+            detail = a.detail + (" (no route here: not counted)" if a.family_unreachable else "")
+            row = (h.domain, h.host, f"{a.address}:{a.port}", tls)
+            table.add_row(*row, f"[{style}]{a.finding}[/{style}]", _short(detail, 90))
+    console.print(table)
+    for h in result.hosts:
+        if h.note and h.addresses:  # a host with no address says why in its row
+            console.print(f"note: {h.note}", style="yellow", markup=False)
+    for note in result.notes:
+        console.print(f"note: {note}", style="yellow", markup=False)
+    passing = len(result.hosts) - len(result.failures)
+    console.print(
+        f"probe {result.env} ({result.stage}, {result.source} MX): {passing}/{len(result.hosts)} "
+        f"MX host(s) accept every probe recipient, in {result.elapsed:.1f}s",
         markup=False,
     )
 

@@ -23,6 +23,8 @@ from .pipeline import (
     execute,
 )
 from .plan import Plan, Want, diff
+from .probe.gate import wanted as probe_wanted
+from .probe.gate import with_probe
 from .providers import get_provider
 from .providers.base import Provider
 from .records import RRset, fqdn
@@ -157,6 +159,8 @@ def run_stage(
         unchanged=f"{st}: nothing to change, every zone is already in place",
         record_unchanged=not_yet_in_place,
     )
+    if probe_wanted(env, st):  # the SMTP probe of the new MX (probe.require makes it a gate)
+        target.gate = with_probe(env, st, target, target.gate, force=force)
     outcome = execute(env, target, ui, yes=yes)
     if outcome.applied:
         outcome.message = (

@@ -269,10 +269,12 @@ def rollback(c, env=None, snapshot=None, yes=False, force=False, state=None, jso
         "wait": "re-check until every server serves it or validation.timeout expires",
         "json": "print one JSON document",
         "junit": "write JUnit XML to this path",
+        "probe": "also probe the served MX over SMTP (as `probe`; on with probe.in_validate)",
     },
 )
 @_guard
-def validate(c, env=None, stage=None, wait=False, json=False, junit=None, domain=None):
+def validate(c, env=None, stage=None, wait=False, json=False, junit=None, domain=None,
+             probe=False):  # fmt: skip
     """Check that every authoritative server (and the resolvers) serve what the repo says.
 
     Exit codes: 0 in sync; 1 drift or not served; 2 bad input; 3 no server answered.
@@ -280,7 +282,9 @@ def validate(c, env=None, stage=None, wait=False, json=False, junit=None, domain
     from . import report, validation
 
     ui = report.ConsoleUI(as_json=json)
-    result = validation.validate(_env(env, domain), stage, wait=wait, progress=ui.converging)
+    result = validation.validate(
+        _env(env, domain), stage, wait=wait, progress=ui.converging, probe=probe
+    )
     if junit:
         from .junit import junit_xml
         from .outputs import write_file
@@ -290,6 +294,33 @@ def validate(c, env=None, stage=None, wait=False, json=False, junit=None, domain
         report.print_json(result.to_dict())
     else:
         report.print_validation(result)
+    if result.exit_code:
+        raise _fail(result.error_line(), result.exit_code, False)
+
+
+@ctask(
+    iterable=["domain"],
+    help={
+        **DOMAIN_HELP,
+        "stage": "probe the MX this stage points at (default: cutover, the new provider's)",
+        "json": "print one JSON document (schema mailcutover.probe/1, see the README)",
+    },
+)
+@_guard
+def probe(c, env=None, stage=None, json=False, domain=None):
+    """Ask each MX host over SMTP whether it takes mail for the probe recipients (never DATA).
+
+    Exit codes: 0 every host accepts; 1 a host refuses, fails TLS or defers; 2 bad input;
+    3 no host answered (outbound port 25 blocked?).
+    """
+    from . import report
+    from .probe.run import probe_stage
+
+    result = probe_stage(_env(env, domain), stage)
+    if json:
+        report.print_json(result.to_dict())
+    else:
+        report.print_probe(result)
     if result.exit_code:
         raise _fail(result.error_line(), result.exit_code, False)
 
@@ -416,6 +447,7 @@ ns = Collection(
     finalize,
     rollback,
     validate,
+    probe,
     snapshots,
     serve,
     status,

@@ -37,7 +37,9 @@ def validate(
     *,
     wait: bool = False,
     progress: Callable[[Report, bool], None] | None = None,
+    probe: bool = False,
 ) -> Report:
+    """`probe` (or `probe.in_validate`) also probes the served MX over SMTP (cutover/probe)."""
     from .render import render_domain
 
     stage = validation_stage(env, stage)
@@ -51,6 +53,10 @@ def validate(
             env, provider, expected, stage, wait=wait, progress=progress, alongside=ahead
         )
         lint_served(env, stage, report, provider, renders, lookup)
+        if probe or env.probe.in_validate:
+            from .probe.run import probe_served
+
+            report.probe = probe_served(env, served_rrsets(report), stage.name)
         return report
     finally:
         provider.close()

@@ -79,6 +79,8 @@ class Report:
     policy: list[Any] = field(default_factory=list)  # lint findings on what is served
     #: the lint lookups of the run: asked ahead (concurrently), in how many waves, asked late
     lookups: dict[str, int] = field(default_factory=dict)
+    #: `validate --probe`: the SMTP probe of the served MX (cutover/probe/findings.ProbeReport)
+    probe: Any = None
 
     @property
     def policy_errors(self) -> list[Any]:
@@ -108,12 +110,16 @@ class Report:
     def exit_code(self) -> int:
         if not self.ok:
             return 3 if self.unreachable else 1
-        return 1 if self.policy_errors else 0
+        if self.policy_errors:
+            return 1
+        return self.probe.exit_code if self.probe is not None else 0
 
     def error_line(self) -> str:
         """The one line a failing validate ends with: what failed first, and what to do."""
         if self.exit_code == 0:
             return ""
+        if self.ok and not self.policy_errors:  # only the SMTP probe failed
+            return self.probe.error_line()
         if self.exit_code == 3:
             what = "no authoritative server answered"
         elif self.failures:
@@ -152,6 +158,7 @@ class Report:
             "notes": self.notes,
             "findings": [f.to_dict() for f in self.findings],
             "policy": [f.to_dict() for f in self.policy],
+            **({"probe": self.probe.to_dict()} if self.probe is not None else {}),
         }
 
 
