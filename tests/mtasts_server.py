@@ -2,7 +2,8 @@
 would: `GET /.well-known/mta-sts.txt` with `Host: mta-sts.<domain>` answers the file
 `<root>/<domain>/.well-known/mta-sts.txt` (the directory publish layout), with a certificate
 from a throwaway test CA made with `cryptography`. `stale[domain] = text` serves another text
-(a web server that has not picked up the new file)."""
+(a web server that has not picked up the new file); `raw[domain]` answers a status and headers
+instead (a redirect, the wrong Content-Type)."""
 
 from __future__ import annotations
 
@@ -79,6 +80,8 @@ class PolicyServer:
     def __init__(self, root: Path, cert: Path, key: Path) -> None:
         self.root = root
         self.stale: dict[str, str] = {}
+        #: domain -> (status, Content-Type, extra headers): answer this instead of a policy
+        self.raw: dict[str, tuple[int, str, dict[str, str]]] = {}
         self.requests: list[str] = []
         server = self
 
@@ -87,6 +90,15 @@ class PolicyServer:
                 host = (self.headers.get("Host") or "").split(":")[0].lower()
                 server.requests.append(f"{host}{self.path}")
                 domain = host.removeprefix("mta-sts.")
+                if domain in server.raw:
+                    status, ctype, headers = server.raw[domain]
+                    self.send_response(status)
+                    self.send_header("Content-Type", ctype)
+                    for k, v in headers.items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 text = server.stale.get(domain)
                 path = server.root / domain / ".well-known" / "mta-sts.txt"
                 if text is None and self.path == "/.well-known/mta-sts.txt" and path.is_file():

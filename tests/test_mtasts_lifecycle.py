@@ -5,6 +5,8 @@ policy lacks the new MX, rollback restores the policy and the id, finalize enfor
 
 from __future__ import annotations
 
+import json
+
 import dns.message
 import dns.query
 import pytest
@@ -128,3 +130,41 @@ def test_rollback_with_a_broken_environment_file_uses_the_settings_copy(project,
     assert r.returncode == 0, r.stderr
     assert read(policy) == ORIGINAL
     assert served_txt(project, "_mta-sts.example.com") == [OLD_ID]
+
+
+def test_audit_reports_the_served_policy_and_a_saved_file_still_wins(project, cli, sts, tmp_path):
+    r = cli("audit", "--env", "demo", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    doc = {d["domain"]: d for d in json.loads(r.stdout)["domains"]}
+    assert doc["example.com"]["mta_sts_policy"] == {
+        "source": "https://mta-sts.example.com/.well-known/mta-sts.txt",
+        "mode": "enforce",
+        "mx": ["smtp.google.com", "*.aspmx.l.google.com"],
+        "max_age": 604800,
+    }
+    enforce = next(x for x in doc["example.com"]["risks"] if x["code"] == "MTA_STS_ENFORCE")
+    assert enforce["severity"] == "high" and NEW_MX in enforce["detail"]
+    assert doc["example.org"]["mta_sts_policy"] is None  # not in mta_sts.domains: not fetched
+    text = cli("audit", "--env", "demo")
+    assert (
+        "MTA-STS policy (https://mta-sts.example.com/.well-known/mta-sts.txt): mode enforce, "
+        "mx smtp.google.com, *.aspmx.l.google.com, max_age 604800" in text.stdout
+    )
+
+    saved = tmp_path / "policies"
+    saved.mkdir()
+    (saved / "example.com.txt").write_text(
+        f"version: STSv1\nmode: testing\nmx: {NEW_MX}\nmax_age: 60\n"
+    )
+    r = cli("audit", "--env", "demo", "--format", "json", "--mta-sts-dir", str(saved))
+    d = next(d for d in json.loads(r.stdout)["domains"] if d["domain"] == "example.com")
+    assert d["mta_sts_policy"]["mode"] == "testing" and d["mta_sts_policy"]["max_age"] == 60
+
+
+def test_audit_names_a_policy_it_cannot_fetch(project, cli, sts):
+    srv, policy = sts
+    policy.unlink()  # the web server answers 404
+    r = cli("audit", "--env", "demo", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    d = next(d for d in json.loads(r.stdout)["domains"] if d["domain"] == "example.com")
+    assert "HTTP 404" in d["mta_sts_policy"]["error"]
