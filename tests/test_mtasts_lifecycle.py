@@ -168,3 +168,15 @@ def test_audit_names_a_policy_it_cannot_fetch(project, cli, sts):
     assert r.returncode == 0, r.stderr
     d = next(d for d in json.loads(r.stdout)["domains"] if d["domain"] == "example.com")
     assert "HTTP 404" in d["mta_sts_policy"]["error"]
+
+
+def test_lint_does_not_warn_about_a_policy_the_stages_manage(project, cli, sts):
+    r = cli("lint", "--env", "demo", "--stage", "prepare", "--json")
+    assert r.returncode == 0, r.stderr
+    assert "MTA_STS_PRESENT" not in r.stdout
+    path = project / "environments" / "demo.yaml"
+    data = yaml.safe_load(path.read_text())
+    del data["mta_sts"]
+    path.write_text(yaml.safe_dump(data))
+    r = cli("lint", "--env", "demo", "--stage", "prepare", "--json")
+    assert "MTA_STS_PRESENT" in r.stdout
