@@ -223,7 +223,7 @@ def _publish_policies(env, state: StateBackend, target: Target, outcome: Outcome
         return
     from .mtasts.lifecycle import publish, sha256
 
-    for change in target.policies:
+    for i, change in enumerate(target.policies, 1):
         with critical():
             publish(env, change)
             outcome.published.append(change.domain)
@@ -232,6 +232,7 @@ def _publish_policies(env, state: StateBackend, target: Target, outcome: Outcome
             )
             record(state, event)
         ui.info(f"{change.domain}: MTA-STS policy published at {change.location}")
+        pause(f"policy-published-{i}")
 
 
 def _apply(env, state, provider: Provider, target: Target, todo: list[Plan], outcome, ui) -> None:

@@ -6,6 +6,7 @@ policy lacks the new MX, rollback restores the policy and the id, finalize enfor
 from __future__ import annotations
 
 import json
+import signal
 
 import dns.message
 import dns.query
@@ -180,3 +181,43 @@ def test_lint_does_not_warn_about_a_policy_the_stages_manage(project, cli, sts):
     path.write_text(yaml.safe_dump(data))
     r = cli("lint", "--env", "demo", "--stage", "prepare", "--json")
     assert "MTA_STS_PRESENT" in r.stdout
+
+
+def test_rollback_to_a_snapshot_restores_its_policy_exactly(project, cli, sts):
+    _srv, policy = sts
+    assert cli("prepare", "--env", "demo", "--yes").returncode == 0
+    snap = runs(project)[0]["snapshot"]
+    doc = json.loads(next(project.glob(f".cutover/demo/snapshots/{snap}*")).read_text())
+    assert doc["mta_sts"] == {"example.com": ORIGINAL}  # the snapshot keeps the file replaced
+    policy.write_text("version: STSv1\nmode: none\nmax_age: 60\n")  # even someone's edit
+    r = cli("rollback", "--env", "demo", "--yes", "--snapshot", snap)
+    assert r.returncode == 0, r.stderr
+    assert read(policy) == ORIGINAL
+    assert served_txt(project, "_mta-sts.example.com") == [OLD_ID]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_a_run_stopped_after_the_policy_and_before_the_zone_is_undone(project, cli, sts, sig):
+    from tests.test_interrupted_runs import kill_at
+
+    _srv, policy = sts
+    before = zone_state(project, "example.com")
+    code, _out, err = kill_at(
+        project, "policy-published-1", sig, "prepare", "--env", "demo", "--yes"
+    )
+    assert code == (-signal.SIGKILL if sig == signal.SIGKILL else 128 + sig)
+    assert read(policy) != ORIGINAL  # published, and journaled before any zone write
+    assert zone_state(project, "example.com") == before
+    if sig == signal.SIGTERM:
+        assert "DNS unchanged, the MTA-STS policy of example.com was published" in err
+    events = [e["event"] for e in journal(project)]
+    closing = ["interrupted"] if sig == signal.SIGTERM else []  # SIGKILL: no closing event
+    assert events == ["began", "policy_published", *closing]
+    if sig == signal.SIGKILL:  # the lock of a killed run stays until someone removes it
+        assert cli("unlock", "--env", "demo", "--yes").returncode == 0
+    r = cli("cutover", "--env", "demo", "--yes")
+    assert r.returncode == 1 and "prepare" in r.stderr  # the open run blocks the next stage
+    r = cli("rollback", "--env", "demo", "--yes")
+    assert r.returncode == 0, r.stderr
+    assert read(policy) == ORIGINAL
+    assert zone_state(project, "example.com") == before
