@@ -50,6 +50,7 @@ def build_plans(
     plans = []
     for zone, ws in wanted:
         current = provider.read(zone, managed_names(ws))
+        sts.check_announced(zone, current)
         plans.append(diff(zone, ws, current, stage.name))
     return plans
 

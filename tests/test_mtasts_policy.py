@@ -121,6 +121,20 @@ def test_prepare_with_an_invalid_published_policy_is_refused(project, cli):
     assert "not a valid MTA-STS policy: mode 'maybe'" in r.stderr
 
 
+def test_a_domain_that_announces_no_policy_is_refused(project, cli):
+    """A policy file with no `_mta-sts` TXT: announcing one could turn enforcement on."""
+    _env_with(project, {"domains": ["example.com"], "publish": {"directory": "web"}})
+    path = project / "web" / "example.com" / ".well-known" / "mta-sts.txt"
+    path.parent.mkdir(parents=True)
+    path.write_text("version: STSv1\nmode: enforce\nmx: smtp.google.com\nmax_age: 60\n")
+    before = zone_state(project, "example.com")
+    r = cli("prepare", "--env", "demo", "--yes")
+    assert r.returncode == 2
+    assert "mta_sts: example.com: no v=STSv1 TXT at _mta-sts.example.com." in r.stderr
+    assert zone_state(project, "example.com") == before
+    assert "mode: enforce" in path.read_text()
+
+
 @pytest.fixture(scope="module")
 def https(tmp_path_factory):
     work = tmp_path_factory.mktemp("https")

@@ -67,8 +67,27 @@ class PolicyConflict:
 @dataclass
 class StagePolicies:
     changes: list[PolicyChange] = field(default_factory=list)
-    #: zone -> the `_mta-sts` TXT Want (a new id, or "keep as served")
+    #: domain -> the `_mta-sts` TXT Want (a new id, or "keep as served")
     wants: dict[str, list[Want]] = field(default_factory=dict)
+
+    def check_announced(self, zone: str, current: list[Any]) -> None:
+        """The stages change the policy of a domain that announces one, and never announce
+        MTA-STS where it was not: a new `_mta-sts` record could turn enforcement on."""
+        from ..records import txt_join
+
+        domain = zone.rstrip(".")
+        if domain not in self.wants:
+            return
+        name = fqdn("_mta-sts", zone)
+        for rr in current:
+            if rr.key == (name, "TXT") and any(
+                txt_join(v).startswith("v=STSv1") for v in rr.values
+            ):
+                return
+        raise ConfigError(
+            f"mta_sts: {domain}: no v=STSv1 TXT at {name} (the domain announces no policy)",
+            "leave the domain out of mta_sts.domains, or publish its _mta-sts record first",
+        )
 
 
 def _hosts(mx_values: list[str]) -> list[str]:
