@@ -180,10 +180,12 @@ def run_stage(
         record_unchanged=not_yet_in_place,
     )
     outcome = execute(env, target, ui, yes=yes)
-    if outcome.applied:
+    if outcome.applied or outcome.published:
         outcome.message = (
             f"{st}: applied to {len(outcome.applied)} zone(s), snapshot {outcome.snapshot}"
         )
+        if outcome.published:
+            outcome.message += f", MTA-STS policy published for {', '.join(outcome.published)}"
     return outcome
 
 
