@@ -60,6 +60,9 @@ class Began:
     t_old: int = 0
     #: cutover only, with a `probe:` section: what the SMTP probe of the new MX found
     probe: dict[str, Any] | None = None
+    #: MTA-STS policy files the run publishes before any zone write: domain -> {before,
+    #: after, location} (the file texts; None: no file)
+    policies: dict[str, dict[str, Any]] = field(default_factory=dict)
     event: str = "began"
 
 
@@ -70,6 +73,19 @@ class ZoneApplied:
     time: str
     change_id: str | None = None
     event: str = "zone_applied"
+
+
+@dataclass
+class PolicyPublished:
+    """A domain's MTA-STS policy file was written and read back (before any zone write, so
+    the `_mta-sts` id that announces it changes only once it is there)."""
+
+    run: str
+    domain: str
+    time: str
+    sha256: str | None
+    location: str
+    event: str = "policy_published"
 
 
 @dataclass
@@ -122,10 +138,11 @@ class RolledBack:
     event: str = "rolled_back"
 
 
-Event = Began | ZoneApplied | Completed | Failed | Interrupted | RolledBack
+Event = Began | ZoneApplied | PolicyPublished | Completed | Failed | Interrupted | RolledBack
 EVENTS: dict[str, type] = {
     "began": Began,
     "zone_applied": ZoneApplied,
+    "policy_published": PolicyPublished,
     "completed": Completed,
     "failed": Failed,
     "interrupted": Interrupted,
@@ -158,6 +175,8 @@ class Run:
 
     began: Began
     applied: list[str] = field(default_factory=list)
+    #: domains whose MTA-STS policy this run published
+    published: list[str] = field(default_factory=list)
     end: Completed | Failed | Interrupted | None = None
 
     @property
@@ -236,7 +255,9 @@ class Unit:
         return self.last.end.verified if isinstance(self.last.end, Completed) else None
 
     def changed_nothing(self) -> bool:
-        return not any(r.began.changes or r.legacy and r.began.snapshot for r in self.runs)
+        return not any(
+            r.began.changes or r.began.policies or r.legacy and r.began.snapshot for r in self.runs
+        )
 
 
 def stack(entries: list[dict[str, Any]]) -> list[Unit]:
@@ -260,6 +281,9 @@ def stack(entries: list[dict[str, Any]]) -> list[Unit]:
         elif isinstance(event, ZoneApplied):
             if event.run in runs and event.zone not in runs[event.run].applied:
                 runs[event.run].applied.append(event.zone)
+        elif isinstance(event, PolicyPublished):
+            if event.run in runs and event.domain not in runs[event.run].published:
+                runs[event.run].published.append(event.domain)
         elif isinstance(event, Completed | Failed | Interrupted):
             if event.run in runs:
                 runs[event.run].end = event

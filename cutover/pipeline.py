@@ -20,7 +20,15 @@ from typing import Any, Protocol
 
 from . import journal, signals
 from .errors import ChecksFailed, CutoverError, ProviderError, UsageError
-from .journal import Began, Completed, Failed, Interrupted, RolledBack, ZoneApplied
+from .journal import (
+    Began,
+    Completed,
+    Failed,
+    Interrupted,
+    PolicyPublished,
+    RolledBack,
+    ZoneApplied,
+)
 from .plan import Plan
 from .providers import get_provider
 from .providers.base import Provider
@@ -54,6 +62,8 @@ class Outcome:
     run: str | None = None
     #: the cutover's SMTP probe of the new MX, as journaled in `began.probe`
     probe: dict[str, Any] | None = None
+    #: domains whose MTA-STS policy file the run published
+    published: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -81,6 +91,8 @@ class Target:
     restores: str | None = None
     #: RRsets a rollback leaves alone because someone changed them since (filled by `plan`)
     conflicts: list[Any] = field(default_factory=list)
+    #: MTA-STS policy files to publish before the zone writes (mtasts.lifecycle.PolicyChange)
+    policies: list[Any] = field(default_factory=list)
     #: what the message says when there was nothing to change, and whether to journal it
     unchanged: str = ""
     record_unchanged: Callable[[list[journal.Unit]], bool] = lambda units: False
@@ -136,6 +148,8 @@ def _execute(env, target: Target, ui: UI, state: StateBackend, provider: Provide
     outcome = Outcome(stage=target.label, plans=plans, findings=findings, probe=target.probe)
     todo = [p for p in plans if p]
     ui.show_plans(plans, findings)
+    for change in target.policies:
+        ui.info(change.summary())
     if target.lint is not None and todo:
         from .verify.policy import blocking
 
@@ -146,10 +160,11 @@ def _execute(env, target: Target, ui: UI, state: StateBackend, provider: Provide
                 f"{' (--strict)' if target.strict else ''}, first: {stops[0].line()}",
                 "fix the profile inputs or the environment and run again; nothing was applied",
             )
-    if todo and not yes and not ui.confirm(target.question.format(n=len(todo))):
+    changing = bool(todo or target.policies)
+    if changing and not yes and not ui.confirm(target.question.format(n=len(todo))):
         raise UsageError(f"{target.label} not confirmed; nothing was applied")
     outcome.conflicts = list(target.conflicts)
-    if not todo:
+    if not changing:
         outcome.message = target.unchanged
         if target.record_unchanged(units):
             began = _began(target, forced, outcome, [], 0)
@@ -158,7 +173,7 @@ def _execute(env, target: Target, ui: UI, state: StateBackend, provider: Provide
         return outcome
     try:
         _keep_settings(env, state)
-        outcome.snapshot = take_snapshot(env, state, target.label, todo, provider)
+        outcome.snapshot = take_snapshot(env, state, target.label, todo, provider, target.policies)
     except CutoverError as exc:
         exc.message += "; nothing was applied"
         raise
@@ -167,6 +182,7 @@ def _execute(env, target: Target, ui: UI, state: StateBackend, provider: Provide
     try:
         record(state, began)
         pause("after-snapshot")
+        _publish_policies(env, state, target, outcome, ui)
         _apply(env, state, provider, target, todo, outcome, ui)
         record(state, target.close(began.run, outcome, began.t_old))
     except signals.Interrupted as exc:
@@ -201,7 +217,27 @@ def _began(target: Target, forced: str, outcome: Outcome, todo: list[Plan], t: i
         restores=target.restores,
         t_old=t,
         probe=target.probe,
+        policies={c.domain: c.to_dict() for c in target.policies},
     )
+
+
+def _publish_policies(env, state: StateBackend, target: Target, outcome: Outcome, ui) -> None:
+    """Each MTA-STS policy written and read back, and journaled, before any zone write: the
+    zone write carries the `_mta-sts` id that makes senders fetch it."""
+    if not target.policies:
+        return
+    from .mtasts.lifecycle import publish, sha256
+
+    for i, change in enumerate(target.policies, 1):
+        with critical():
+            publish(env, change)
+            outcome.published.append(change.domain)
+            event = PolicyPublished(
+                outcome.run, change.domain, iso(utcnow()), sha256(change.after), change.location
+            )
+            record(state, event)
+        ui.info(f"{change.domain}: MTA-STS policy published at {change.location}")
+        pause(f"policy-published-{i}")
 
 
 def _apply(env, state, provider: Provider, target: Target, todo: list[Plan], outcome, ui) -> None:
@@ -265,6 +301,12 @@ def _stopped(env, target: Target, outcome: Outcome, why: str, exc) -> str:
     """One line: what stopped the run, what DNS holds now, what to do next."""
     zone = getattr(exc, "zone", None)
     again = f"invoke {target.label} --env {env.name}"
+    if outcome.published and not outcome.applied:
+        return (
+            f"{target.label} stopped: {why}; DNS unchanged, the MTA-STS policy of "
+            f"{', '.join(outcome.published)} was published; run `invoke rollback --env "
+            f"{env.name}` or `{again}`"
+        )
     if not outcome.applied:
         if exc is not None and zone is not None and not exc.nothing_written:
             return (
@@ -301,8 +343,11 @@ def t_old(provider: Provider, plans: list[Plan]) -> int:
     )
 
 
-def take_snapshot(env, state: StateBackend, label: str, plans: list[Plan], provider) -> str:
-    """Every RRset the run touches as it is now (and the whole zone where the host keeps it)."""
+def take_snapshot(
+    env, state: StateBackend, label: str, plans: list[Plan], provider, policies=()
+) -> str:
+    """Every RRset the run touches as it is now (and the whole zone where the host keeps it),
+    and every MTA-STS policy file it replaces."""
     zones = {}
     archives = {}
     for p in plans:
@@ -313,7 +358,8 @@ def take_snapshot(env, state: StateBackend, label: str, plans: list[Plan], provi
         if whole is not None:
             archives[p.zone] = whole
     with critical():
-        return state.save_snapshot(new_snapshot(env.name, label, zones, archives))
+        kept = {c.domain: c.before for c in policies}
+        return state.save_snapshot(new_snapshot(env.name, label, zones, archives, kept))
 
 
 def _keep_settings(env, state: StateBackend) -> None:

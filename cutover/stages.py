@@ -34,16 +34,33 @@ from .state import get_state
 from .state.base import iso, utcnow
 
 
-def build_plans(env: Environment, provider: Provider, stage: str | Stage) -> list[Plan]:
-    """Render every domain first (bad templates fail before any read), then diff each zone."""
+def build_plans(
+    env: Environment, provider: Provider, stage: str | Stage, policies: list | None = None
+) -> list[Plan]:
+    """Render every domain first (bad templates fail before any read), then diff each zone.
+    With `mta_sts`, the `_mta-sts` TXT id follows the stage's policy, and the policy files to
+    publish are appended to `policies`."""
     stage = get_stage(stage)
     renders = [render_domain(env, d) for d in env.domains]
-    wanted = [(fqdn(r.domain.name), wants(env, r, stage)) for r in renders]
+    sts = _policies(env, stage, renders)
+    if policies is not None:
+        policies += sts.changes
+    wanted = [
+        (fqdn(r.domain.name), wants(env, r, stage) + sts.wants.get(r.domain.name, []))
+        for r in renders
+    ]
     plans = []
     for zone, ws in wanted:
         current = provider.read(zone, managed_names(ws))
+        sts.check_announced(zone, current)
         plans.append(diff(zone, ws, current, stage.name))
     return plans
+
+
+def _policies(env: Environment, stage: Stage, renders: list):
+    from .mtasts.lifecycle import StagePolicies, plan_stage
+
+    return plan_stage(env, stage, renders) if env.mta_sts else StagePolicies()
 
 
 # ---------------------------------------------------------------- gates
@@ -91,6 +108,10 @@ def _stage_gate(env: Environment, stage: Stage, *, force: bool, wait: bool):
         forced = ""
         try:
             opens = check_gate(env, units, stage)
+            if stage.switches_mx and env.mta_sts is not None:
+                from .mtasts.lifecycle import check_served
+
+                check_served(env, stage)  # senders must be able to fetch the new MX first
         except ChecksFailed as exc:
             if not force:
                 raise
@@ -138,7 +159,8 @@ def run_stage(
     st = get_stage(stage)
 
     def plan(provider: Provider, units: list[journal.Unit]) -> list[Plan]:
-        plans = build_plans(env, provider, st)
+        target.policies = []
+        plans = build_plans(env, provider, st, target.policies)
         if saved is not None:
             planfile.check_same(saved[1], env, plans, saved[0])
         return plans
@@ -162,10 +184,12 @@ def run_stage(
     if probe_wanted(env, st):  # the SMTP probe of the new MX (probe.require makes it a gate)
         target.gate = with_probe(env, st, target, target.gate, force=force)
     outcome = execute(env, target, ui, yes=yes)
-    if outcome.applied:
+    if outcome.applied or outcome.published:
         outcome.message = (
             f"{st}: applied to {len(outcome.applied)} zone(s), snapshot {outcome.snapshot}"
         )
+        if outcome.published:
+            outcome.message += f", MTA-STS policy published for {', '.join(outcome.published)}"
     return outcome
 
 
@@ -212,7 +236,15 @@ def _rollback_target(env: Environment, state, snapshot_id: str | None, force: bo
             raise UsageError(f"snapshot {doc['id']} belongs to environment {doc.get('env')}")
         target.restores = doc["id"]
         target.unchanged = f"rollback: every zone already holds snapshot {doc['id']}"
-        target.plan = lambda provider, units: _exact_plans(provider, [doc])
+
+        def exact(provider: Provider, units: list[journal.Unit]) -> list[Plan]:
+            if env.mta_sts is not None or doc.get("mta_sts"):
+                from .mtasts.lifecycle import snapshot_restore
+
+                target.policies = snapshot_restore(env, doc)
+            return _exact_plans(provider, [doc])
+
+        target.plan = exact
         return target
 
     def plan(provider: Provider, units: list[journal.Unit]) -> list[Plan]:
@@ -235,6 +267,11 @@ def _rollback_target(env: Environment, state, snapshot_id: str | None, force: bo
             zone_plan, conflicts = undo.plan_restore(zone, wrote, live, force, zone in doubtful)
             plans.append(zone_plan)
             target.conflicts += conflicts
+        if any(r.began.policies for r in top.runs):
+            from .mtasts.lifecycle import restore_plan
+
+            target.policies, conflicts = restore_plan(env, top.runs, force)
+            target.conflicts += conflicts
         return plans
 
     target.plan = plan
@@ -253,7 +290,7 @@ def run_rollback(
     state = get_state(env)
     target = _rollback_target(env, state, snapshot_id, force)
     outcome = execute(env, target, ui, yes=yes)
-    if outcome.applied:
+    if outcome.applied or outcome.published:
         what = f"snapshot {target.restores}" if target.restores else "the latest stage"
         outcome.message = (
             f"rollback: restored {what} ({len(outcome.applied)} zone(s) changed, "

@@ -410,7 +410,7 @@ def profiles(c, env=None, json=False):
         **DOMAIN_HELP,
         "format": "text | md | json | html (default text)",
         "output": "write the report to this file instead of stdout",
-        "mta_sts_dir": "saved MTA-STS policies, <dir>/<domain>.txt (never fetched)",
+        "mta_sts_dir": "saved MTA-STS policies, <dir>/<domain>.txt (win over the served ones)",
     },
 )
 @_guard

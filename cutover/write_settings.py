@@ -23,6 +23,7 @@ from .config import (
     environment_name,
     environment_path,
     load_environment,
+    parse_mta_sts,
     parse_provider,
     parse_state,
     parse_validation,
@@ -32,7 +33,7 @@ from .config import (
 from .errors import ConfigError, CutoverError
 from .state import StateTarget, open_state, parse_state_spec
 
-SECTIONS = ("provider", "state", "validation")
+SECTIONS = ("provider", "state", "validation", "mta_sts")
 
 
 def settings_copy(env: Environment) -> dict[str, Any]:
@@ -67,6 +68,7 @@ def from_sections(name: str, path: Path, root: Path, data: Any) -> Environment:
         validation=parse_validation(c, data),
         lint_resolvers=[],
         raw={k: data[k] for k in SECTIONS if k in data},
+        mta_sts=parse_mta_sts(c, data, None),  # where a rollback puts the policy back
     )
 
 

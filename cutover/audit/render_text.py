@@ -46,6 +46,12 @@ def to_text(doc: dict[str, Any]) -> str:
         live, planned = spf["live_lookups"], spf["planned_lookups"]
         out.append(f"SPF live: {spf['live'] or 'none'} ({live['lookups']} lookups)")
         out.append(f"SPF planned: {spf['planned']} ({planned['lookups']} of {spf['budget']})")
+        sts = d.get("mta_sts_policy")
+        if sts:
+            out.append(f"MTA-STS policy ({sts['source']}): " + (
+                f"error: {sts['error']}" if "error" in sts else
+                f"mode {sts['mode']}, mx {', '.join(sts['mx']) or 'none'}, max_age {sts['max_age']}"
+            ))  # fmt: skip
         out.append(f"T_old {d['t_old']} s; earliest cutover if prepare ran now: "
                    f"{d['earliest_cutover']}")  # fmt: skip
         out.append("Risks:")
@@ -79,6 +85,12 @@ def to_markdown(doc: dict[str, Any]) -> str:
         out += ["", "Serials: " + (", ".join(
             f"`{a}` {s if s is not None else 'no answer'}" for a, s in d["serials"].items()
         ) or "none") + "."]  # fmt: skip
+        sts = d.get("mta_sts_policy")
+        if sts:
+            out += ["", f"MTA-STS policy (`{sts['source']}`): " + _cell(
+                f"error: {sts['error']}" if "error" in sts else
+                f"mode {sts['mode']}, mx {', '.join(sts['mx']) or 'none'}, max_age {sts['max_age']}"
+            )]  # fmt: skip
         spf = d["spf"]
         out += ["", f"SPF planned: `{spf['planned']}` "
                     f"({spf['planned_lookups']['lookups']} of {spf['budget']} lookups).", "",

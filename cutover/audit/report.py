@@ -223,9 +223,10 @@ def audit(env, *, now: datetime | None = None, mta_sts_dir: str | None = None) -
         for inv in inventories:
             dr = renders[inv.zone]
             spf = spf_view(env, dr, inv.get("@", "TXT"), lookup)
-            policy = read_policy(mta_sts_dir, dr.domain.name)
+            policy, policy_doc = policy_source(env, mta_sts_dir, dr.domain.name)
             risks = assess(env, dr, inv, spf, policy)
             domains.append(domain_doc(env, dr, inv, spf, risks, now))
+            domains[-1]["mta_sts_policy"] = policy_doc
     finally:
         provider.close()
     units = journal.stack(get_state(env).read_journal())
@@ -252,8 +253,32 @@ def audit(env, *, now: datetime | None = None, mta_sts_dir: str | None = None) -
     }
 
 
+def policy_source(env, directory: str | None, domain: str) -> tuple[str | None, dict | None]:
+    """The MTA-STS policy the audit judges, and what the report says of it: a saved file
+    (`--mta-sts-dir`) wins; else, for a domain of the `mta_sts` section, the served policy,
+    fetched as senders fetch it. None: no policy to report."""
+    from ..mtasts import policy as pol
+    from ..mtasts.fetch import FetchError, fetch_for, policy_url
+
+    text = read_policy(directory, domain)
+    source = f"{directory}/{domain}.txt" if text is not None else None
+    if text is None and env.mta_sts is not None and env.mta_sts.manages(domain):
+        source = policy_url(domain)
+        try:
+            text = fetch_for(env, domain)
+        except FetchError as exc:
+            return None, {"source": source, "error": str(exc)}
+    if text is None:
+        return None, None
+    try:
+        p = pol.parse(text)
+    except pol.PolicyError as exc:
+        return text, {"source": source, "error": f"not a valid policy: {exc}"}
+    return text, {"source": source, "mode": p.mode, "mx": list(p.mx), "max_age": p.max_age}
+
+
 def read_policy(directory: str | None, domain: str) -> str | None:
-    """A saved MTA-STS policy file (`<dir>/<domain>.txt`): the audit never fetches it itself."""
+    """A saved MTA-STS policy file (`<dir>/<domain>.txt`)."""
     if not directory:
         return None
     path = Path(directory) / f"{domain}.txt"

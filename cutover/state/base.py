@@ -98,6 +98,7 @@ def new_snapshot(
     stage: str,
     zones: dict[str, tuple[list[RRset], list[tuple[str, str]]]],
     archives: dict[str, list[RRset]] | None = None,
+    policies: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
     """A sealed snapshot document: for each zone, the RRsets as they were and the absent keys.
 
@@ -123,6 +124,8 @@ def new_snapshot(
     }
     for zone, rrsets in (archives or {}).items():
         doc["zones"][zone]["zone"] = [r.to_dict() for r in rrsets]
+    if policies:  # MTA-STS policy files as published before the run (domain -> text or None)
+        doc["mta_sts"] = dict(sorted(policies.items()))
     return seal(doc)
 
 

@@ -125,7 +125,10 @@ def lint_zone(
     )
     out += check_mx(domain, rrsets.get((zone, "MX")), lookup, stage=stage, profile_mx=dr.new.mx)
     out += _dkim(dr, rrsets, lookup, zone, stage)
-    out += check_tls_policies(domain, lookup, stage=stage)
+    tls = check_tls_policies(domain, lookup, stage=stage)
+    if getattr(env, "mta_sts", None) is not None and env.mta_sts.manages(domain):
+        tls = [f for f in tls if f.code != "MTA_STS_PRESENT"]  # the stages keep the policy
+    out += tls
     out += check_wildcard_shadow(domain, zone, rrsets, lookup)
     return out
 
