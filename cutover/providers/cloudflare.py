@@ -38,6 +38,7 @@ from typing import Any
 from ..errors import ConfigError, CutoverError, ProviderError
 from ..records import RRset, fqdn, index, value_key
 from .base import ChangeRef, Provider, check_drift
+from .contract import Capabilities, Integer, Seconds
 
 MIN_TTL = 60
 AUTO_TTL = 1
@@ -163,6 +164,19 @@ class CloudflareProvider(Provider):
     """Options: `max_concurrency` (API calls in flight at once across zones, default 4),
     `timeout` (seconds per API request, default 30). Per domain: `zone_id` skips the lookup."""
 
+    options_schema = {
+        "max_concurrency": Integer(low=1, high=64, doc="API calls in flight at once (default 4)"),
+        "timeout": Seconds(doc="seconds per API request (default 30)"),
+    }
+    # one batch call per zone, run as one transaction; no precondition, so a re-read first
+    capabilities = Capabilities(
+        atomic_per_zone=True,
+        drift_check="reread",
+        ttl_floor=MIN_TTL,
+        auto_ttl=AUTO_TTL,
+        auto_ttl_served=AUTO_TTL_SERVED,
+    )
+
     def __init__(self, env) -> None:
         super().__init__(env)
         self._check_options()
@@ -182,9 +196,6 @@ class CloudflareProvider(Provider):
         self._slots = threading.BoundedSemaphore(self._concurrency)
         self._zone_ids: dict[str, str] = {}
         self.batches = 0  # batch requests sent, for reports and tests
-
-    def served_ttl(self, ttl: int) -> int:
-        return AUTO_TTL_SERVED if ttl == AUTO_TTL else ttl
 
     def _check_options(self) -> None:
         where = f"{self.env.path}: provider"

@@ -41,6 +41,7 @@ from ..addresses import format_address, is_ip, parse_address
 from ..errors import ConfigError, DriftError, ProviderError
 from ..records import RRset, fqdn
 from .base import ChangeRef, Provider, check_drift
+from .contract import Address, Addresses, Capabilities, Choice, Mapping, Seconds, Text
 
 #: The types read at each managed name. Everything a profile renders, plus what can sit beside
 #: (and so conflict with) a CNAME. SOA is left out: every UPDATE changes it.
@@ -184,6 +185,27 @@ class RFC2136Provider(Provider):
     """Options: `server` (the primary), `tsig` {name, algorithm, secret_env}, `snapshot`
     (names | zone: AXFR the whole zone into each snapshot), `timeout` (seconds per exchange),
     `nameservers` (what to verify against; default: the primary)."""
+
+    options_schema = {
+        "server": Address(required=True, example='"192.0.2.53:53"', doc="the zone's primary"),
+        "tsig": Mapping(
+            fields={
+                "name": Text(required=True, doc="the key's name as the server knows it"),
+                "algorithm": Choice(
+                    values=tuple(sorted(ALGORITHMS)),
+                    normalize=lambda v: str(v).lower().rstrip("."),
+                    doc="default hmac-sha256",
+                ),
+                "secret_env": Text(required=True, doc="the variable holding the base64 secret"),
+            },
+            doc="omit for servers that allow updates by address",
+        ),
+        "snapshot": Choice(values=SNAPSHOT_MODES, doc="zone: AXFR the whole zone into snapshots"),
+        "timeout": Seconds(high=600, doc="seconds per exchange (default 10)"),
+        "nameservers": Addresses(doc="what to verify against (default: primary + NS)"),
+    }
+    # one UPDATE per zone whose prerequisites are every `before` (TTLs are re-read first)
+    capabilities = Capabilities(atomic_per_zone=True, drift_check="precondition")
 
     def __init__(self, env) -> None:
         super().__init__(env)
