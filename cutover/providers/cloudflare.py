@@ -37,6 +37,7 @@ from typing import Any
 
 from ..errors import ConfigError, CutoverError, ProviderError
 from ..records import RRset, fqdn, index, value_key
+from ..rrtypes import HOST_TYPES, bare_host, host_value, mx_fields, mx_value, srv_fields, srv_value
 from .base import ChangeRef, Provider, check_drift
 from .contract import Capabilities, Integer, Seconds
 
@@ -48,7 +49,6 @@ MAX_PAGES = 10_000
 RATE_LIMIT_ATTEMPTS = 6
 MAX_RETRY_AFTER = 300.0  # a longer Retry-After is reported rather than slept through
 READ_RETRIES = 2  # GETs are safe to repeat after a 5xx or a connection error
-HOST_TYPES = {"CNAME", "NS", "PTR"}
 
 
 def _bare(name: str) -> str:
@@ -70,17 +70,15 @@ def record_value(rec: dict[str, Any]) -> str:
     rtype = rec["type"]
     content = str(rec.get("content") or "")
     if rtype == "MX":
-        return f"{int(rec.get('priority') or 0)} {content.rstrip('.')}."
+        return mx_value(int(rec.get("priority") or 0), content)
     if rtype in HOST_TYPES:
-        return content.rstrip(".") + "."
+        return host_value(content)
     if rtype == "SRV":
         data = rec.get("data") or {}
         if data:
-            return (
-                f"{int(data['priority'])} {int(data['weight'])} {int(data['port'])} "
-                f"{str(data['target']).rstrip('.')}."
-            )
-        return f"{int(rec.get('priority') or 0)} {content.rstrip('.')}."
+            return srv_value(data["priority"], data["weight"], data["port"], str(data["target"]))
+        # the older spelling: priority apart, "weight port target" in content
+        return f"{int(rec.get('priority') or 0)} {host_value(content)}"
     return content  # TXT quoted or not: RRset normalisation handles both
 
 
@@ -104,20 +102,19 @@ def record_body(rrset: RRset, value: str) -> dict[str, Any]:
         "ttl": rrset.ttl,
         "proxied": False,
     }
-    parts = value.split()
     if rrset.type == "MX":
-        body["priority"] = int(parts[0])
-        body["content"] = parts[1].rstrip(".")
+        body["priority"], host = mx_fields(value)
+        body["content"] = bare_host(host)
     elif rrset.type == "SRV":
-        pri, weight, port = (int(p) for p in parts[:3])
+        pri, weight, port, target = srv_fields(value)
         body["data"] = {
             "priority": pri,
             "weight": weight,
             "port": port,
-            "target": parts[3].rstrip("."),
+            "target": bare_host(target),
         }
     elif rrset.type in HOST_TYPES:
-        body["content"] = value.rstrip(".")
+        body["content"] = bare_host(value)
     else:
         body["content"] = value  # TXT in presentation form: quoted, split at 255 bytes
     return body

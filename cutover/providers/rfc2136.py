@@ -40,6 +40,7 @@ import dns.zone
 from ..addresses import format_address, is_ip, parse_address
 from ..errors import ConfigError, DriftError, ProviderError
 from ..records import RRset, fqdn
+from ..rrtypes import rdataset_values, to_rdataset
 from .base import ChangeRef, Provider, check_drift
 from .contract import Address, Addresses, Capabilities, Choice, Mapping, Seconds, Text
 
@@ -306,8 +307,7 @@ class RFC2136Provider(Provider):
             rdtype = dns.rdatatype.from_text(rtype)
             for rrset in r.answer:
                 if rrset.name == owner and rrset.rdtype == rdtype:
-                    values = tuple(rd.to_text() for rd in rrset)
-                    out.append(RRset(name, rtype, rrset.ttl, values))
+                    out.append(RRset(name, rtype, rrset.ttl, rdataset_values(rrset)))
         return sorted(out, key=lambda x: x.key)
 
     # ------------------------------------------------------------------ the interface
@@ -479,18 +479,13 @@ class RFC2136Provider(Provider):
             ) from exc
         out = []
         for name, rds in z.iterate_rdatasets():
-            values = tuple(rd.to_text() for rd in rds)
-            out.append(RRset(name.to_text(), dns.rdatatype.to_text(rds.rdtype), rds.ttl, values))
+            rtype = dns.rdatatype.to_text(rds.rdtype)
+            out.append(RRset(name.to_text(), rtype, rds.ttl, rdataset_values(rds)))
         return sorted(out, key=lambda x: x.key)
 
 
 def _rdataset(rrset: RRset, ttl: int | None = None) -> dns.rdataset.Rdataset:
-    rdtype = dns.rdatatype.from_text(rrset.type)
-    rds = dns.rdataset.Rdataset(dns.rdataclass.IN, rdtype)
-    rds.update_ttl(rrset.ttl if ttl is None else ttl)  # set before adding: it only lowers later
-    for value in rrset.values:
-        rds.add(dns.rdata.from_text(dns.rdataclass.IN, rdtype, value))
-    return rds
+    return to_rdataset(rrset.type, rrset.ttl if ttl is None else ttl, rrset.values)
 
 
 def _rcode_text(response: dns.message.Message) -> str:

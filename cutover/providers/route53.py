@@ -38,13 +38,14 @@ from typing import Any
 from ..aws import aws_errors
 from ..errors import ChecksFailed, ConfigError, CutoverError, DriftError, ProviderError
 from ..records import RRset, fqdn, index
+from ..rrtypes import MAIL_TYPES
 from .base import ChangeRef, Provider
 from .contract import Boolean, Capabilities, Integer, Text
 from .route53_values import batches, decode_name, route53_rrset, rrset_from_route53
 
 #: Record sets at a managed name that the tool cannot represent as one plain RRset.
 SPECIAL_KEYS = ("SetIdentifier", "AliasTarget", "TrafficPolicyInstanceId")
-MANAGED_TYPES = {"MX", "TXT", "CNAME", "SRV"}
+MANAGED_TYPES = MAIL_TYPES
 
 
 def _error_code(exc: Exception) -> str:

@@ -24,6 +24,7 @@ import dns.zone
 from ..dnsserver import DNSServer
 from ..errors import ConfigError, ProviderError
 from ..records import RRset, fqdn, index
+from ..rrtypes import rdataset_values
 from ..zoneload import load_zone, read_text
 from ..zonesyntax import scan
 from .base import ChangeRef, Provider, check_drift
@@ -153,7 +154,7 @@ def _rrsets(z: dns.zone.Zone, names: Iterable[str]) -> list[RRset]:
             continue
         for rds in node.rdatasets:
             rtype = dns.rdatatype.to_text(rds.rdtype)
-            out.append(RRset(name, rtype, rds.ttl, tuple(rd.to_text() for rd in rds)))
+            out.append(RRset(name, rtype, rds.ttl, rdataset_values(rds)))
     return out
 
 
