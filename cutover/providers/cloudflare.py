@@ -195,14 +195,9 @@ class CloudflareProvider(Provider):
         self.batches = 0  # batch requests sent, for reports and tests
 
     def _check_options(self) -> None:
-        where = f"{self.env.path}: provider"
-        conc = self.options.get("max_concurrency", 4)
-        if isinstance(conc, bool) or not isinstance(conc, int) or not 1 <= conc <= 64:
-            raise ConfigError(f"{where}.max_concurrency: must be an integer from 1 to 64")
-        timeout = self.options.get("timeout", 30)
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-            raise ConfigError(f"{where}.timeout: must be a positive number of seconds")
-        self._concurrency, self._timeout = conc, float(timeout)
+        # their shape was checked against options_schema when the file was loaded
+        self._concurrency = int(self.options.get("max_concurrency") or 4)
+        self._timeout = float(self.options.get("timeout") or 30)
         for key, ttl in (("ttl.cutover", self.env.ttl_cutover), ("ttl.final", self.env.ttl_final)):
             problem = ttl_problem(ttl)
             if problem:

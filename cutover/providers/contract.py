@@ -17,7 +17,7 @@ from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from ..addresses import format_address, parse_address
+from ..addresses import parse_address
 from ..errors import ConfigError
 
 
@@ -59,10 +59,6 @@ class Opt:
 
     def check(self, c: Checker, value: Any, key: str) -> None:
         raise NotImplementedError
-
-    def describe(self) -> str:
-        """A short phrase for docs and `allowed` lists."""
-        return type(self).__name__.lower()
 
 
 @dataclass(frozen=True)
@@ -156,7 +152,7 @@ class Addresses(Opt):
             raise c.fail(key, 'must be a list of "host:port" strings')
         for i, item in enumerate(value):
             try:
-                format_address(*parse_address(item))
+                parse_address(item)
             except ValueError as exc:
                 raise c.fail(f"{key}[{i}]", str(exc)) from None
 
@@ -167,6 +163,7 @@ class Mapping(Opt):
     handed through to another library as they are)."""
 
     fields: dict[str, Opt] | None = field(default=None, hash=False)
+    unknown_hint: str = ""  # what to do about an unknown key, when there is more to say
 
     def check(self, c: Checker, value: Any, key: str) -> None:
         if not isinstance(value, MappingABC):
@@ -176,19 +173,23 @@ class Mapping(Opt):
                 if not isinstance(k, str):
                     raise c.fail(f"{key}.{k}", "keys must be strings")
             return
-        check_mapping(c, self.fields, value, key)
+        check_mapping(c, self.fields, value, key, unknown_hint=self.unknown_hint)
 
 
 Schema = dict[str, Opt]
 
 
-def check_mapping(c: Checker, schema: Schema, values: MappingABC, key: str, what: str = "") -> None:
+def check_mapping(
+    c: Checker, schema: Schema, values: MappingABC, key: str, what: str = "", unknown_hint: str = ""
+) -> None:
     """Every key known, every required key present, every value of its kind; the first problem
     is raised as one line naming `key.<option>`."""
     for k in values:
         if k not in schema:
             allowed = ", ".join(sorted(schema)) or "none"
-            raise c.fail(f"{key}.{k}", f"unknown key (allowed: {allowed})")
+            error = c.fail(f"{key}.{k}", f"unknown key (allowed: {allowed})")
+            error.hint = unknown_hint or error.hint
+            raise error
     for name, opt in schema.items():
         value = values.get(name)
         where = f"{key}.{name}"
