@@ -22,13 +22,6 @@ from .profiles import available_profiles
 from .records import fqdn
 from .state.base import PLAIN_ENV
 
-PROVIDER_OPTIONS: dict[str, set[str]] = {
-    "zonefile": {"directory", "standins"},
-    "route53": {"region", "private", "max_concurrency"},
-    "cloudflare": {"max_concurrency", "timeout"},
-    "rfc2136": {"server", "tsig", "snapshot", "timeout", "nameservers"},
-    "octodns": {"class", "options", "nameservers", "mx_update"},
-}
 STATE_OPTIONS: dict[str, set[str]] = {"local": {"directory"}, "s3": {"bucket", "prefix", "region"}}
 DMARC_POLICIES = ("none", "quarantine", "reject")
 TOP_KEYS = {
@@ -282,15 +275,19 @@ def load_environment(name: str | None, root: Path | None = None) -> Environment:
 
 
 def parse_provider(c: _Checker, data: dict) -> ProviderConfig:
+    """`provider:` checked against the option schema its class declares (providers/contract.py);
+    the class is found by type through the `mailcutover.providers` entry points."""
+    from .providers import provider_class
+    from .providers.contract import check_options
+
     if "provider" not in data:
         raise c.fail("provider", "is required")
     prov = c.mapping(data["provider"], "provider")
-    ptype = c.choice(prov.get("type"), "provider.type", list(PROVIDER_OPTIONS))
-    c.mapping(prov, "provider", PROVIDER_OPTIONS[ptype] | {"type"})
-    provider = ProviderConfig(ptype, {k: v for k, v in prov.items() if k != "type"})
-    if ptype == "zonefile" and not isinstance(provider.options.get("directory"), str):
-        raise c.fail("provider.directory", "is required for the zonefile provider")
-    return provider
+    ptype = prov.get("type")
+    cls = provider_class(ptype, f"{c.path}: provider.type")
+    options = {k: v for k, v in prov.items() if k != "type"}
+    check_options(c, ptype, cls.options_schema, options)
+    return ProviderConfig(ptype, options)
 
 
 def parse_state(c: _Checker, data: dict) -> StateConfig:

@@ -20,10 +20,9 @@ import dns.rdataclass
 import dns.rdatatype
 
 from .errors import UsageError
-
-TXT_CHUNK = 255
-HOST_TYPES = {"CNAME", "NS", "PTR", "DNAME"}
-
+from .rrtypes import HOST_TYPES, mx_fields, quote_string, srv_fields, txt_strings, txt_text
+from .rrtypes import TXT_CHUNK as TXT_CHUNK  # re-exported: callers import these from records
+from .rrtypes import txt_value as txt_value
 
 # Memoised (pure functions of strings): `validate` normalises every served value and compares it
 # with the expected one several times, and dnspython's parser dominated its run time (500 zones:
@@ -63,36 +62,10 @@ def relative(name: str, zone: str) -> str:
     return name
 
 
-def txt_strings(value: str) -> list[bytes]:
-    """The character-strings of a TXT value in presentation format."""
-    rd = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.TXT, value)
-    return list(rd.strings)  # type: ignore[attr-defined]
-
-
 @_memo
 def txt_join(value: str) -> str:
     """The text receivers see: the strings concatenated without separators."""
-    return b"".join(txt_strings(value)).decode("utf-8", errors="surrogateescape")
-
-
-def _quote(chunk: bytes) -> str:
-    out = []
-    for byte in chunk:
-        ch = chr(byte)
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif 0x20 <= byte < 0x7F:
-            out.append(ch)
-        else:
-            out.append(f"\\{byte:03d}")
-    return '"' + "".join(out) + '"'
-
-
-def txt_value(text: str) -> str:
-    """Presentation form of a plain text, split into <= 255-byte strings (our own write form)."""
-    data = text.encode("utf-8", errors="surrogateescape")
-    chunks = [data[i : i + TXT_CHUNK] for i in range(0, len(data), TXT_CHUNK)] or [b""]
-    return " ".join(_quote(c) for c in chunks)
+    return txt_text(txt_strings(value))
 
 
 def _host(target: str) -> str:
@@ -111,23 +84,15 @@ def normalize_value(rtype: str, value: str) -> str:
         if rtype == "TXT":
             if not (value.startswith('"') and value.endswith('"')):
                 return txt_value(value)
-            return " ".join(_quote(s) for s in txt_strings(value))
+            return " ".join(quote_string(s) for s in txt_strings(value))
         if rtype == "MX":
-            parts = value.split()
-            if len(parts) != 2:
-                raise ValueError("MX must be 'preference host'")
-            pref = int(parts[0])
-            if not 0 <= pref <= 65535:
-                raise ValueError("MX preference must be 0..65535")
-            return f"{pref} {_host(parts[1])}"
+            pref, host = mx_fields(value)
+            return f"{pref} {_host(host)}"
         if rtype in HOST_TYPES:
             return _host(value)
         if rtype == "SRV":
-            parts = value.split()
-            if len(parts) != 4:
-                raise ValueError("SRV must be 'priority weight port target'")
-            nums = [int(p) for p in parts[:3]]
-            return f"{nums[0]} {nums[1]} {nums[2]} {_host(parts[3])}"
+            priority, weight, port, target = srv_fields(value)
+            return f"{priority} {weight} {port} {_host(target)}"
         rd = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(rtype), value)
         return rd.to_text().lower() if rtype in ("A", "AAAA") else rd.to_text()
     except (ValueError, dns.exception.DNSException, UnicodeError) as exc:

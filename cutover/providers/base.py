@@ -2,6 +2,8 @@
 
 Small on purpose (octoDNS's split): read the managed names, apply one plan per zone atomically
 and refuse on drift, wait until the host says it is served, and name the servers to verify.
+Besides the methods, each class declares data (contract.py): `options_schema`, checked when the
+environment file is loaded, and `capabilities`, what the rest of the tool may assume.
 """
 
 from __future__ import annotations
@@ -9,10 +11,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import DriftError
 from ..records import RRset, index
+from .contract import Capabilities, Schema
 
 if TYPE_CHECKING:
     from ..config import Environment
@@ -29,10 +32,13 @@ class ChangeRef:
 
 
 class Provider(ABC):
-    """One DNS host. `env.provider.options` holds its keys from the environment file."""
+    """One DNS host. `env.provider.options` holds its keys from the environment file, already
+    checked against `options_schema` (unknown keys, types, ranges, required keys)."""
 
-    #: True when `wait` proves the change is served everywhere (Route53 INSYNC).
-    reports_sync = False
+    #: The `provider:` keys besides `type`; config checks them before the class is built.
+    options_schema: ClassVar[Schema] = {}
+    #: The cautious default: not atomic, drift found by reading again before writing.
+    capabilities: ClassVar[Capabilities] = Capabilities(atomic_per_zone=False, drift_check="reread")
 
     def __init__(self, env: Environment) -> None:
         self.env = env
@@ -46,9 +52,17 @@ class Provider(ABC):
     def apply(self, zone: str, plan: Plan) -> ChangeRef:
         """Apply the plan as one change; raise DriftError (nothing applied) if a `before` moved."""
 
+    @property
+    def reports_sync(self) -> bool:
+        """True when `wait` proves the change is served everywhere (Route53 INSYNC)."""
+        return self.capabilities.reports_sync
+
     def served_ttl(self, ttl: int) -> int:
         """The TTL resolvers actually get for a stored TTL (Cloudflare serves "automatic", 1,
         as 300 s); the cutover gate must wait for this, not for the stored number."""
+        caps = self.capabilities
+        if caps.auto_ttl is not None and ttl == caps.auto_ttl and caps.auto_ttl_served:
+            return caps.auto_ttl_served
         return ttl
 
     def wait(self, ref: ChangeRef) -> None:
@@ -61,7 +75,14 @@ class Provider(ABC):
 
     @abstractmethod
     def nameservers(self, zone: str) -> list[str]:
-        """The authoritative servers of `zone` as "host:port" strings."""
+        """The authoritative servers of `zone` as "host:port" strings: what verification asks
+        (with `validation.nameservers: auto`); [] lets it look the zone's NS up instead."""
+
+    def local_resolver(self) -> str | None:
+        """A "host:port" this provider itself answers on for every name it knows, outside names
+        included (the zone-file provider's embedded server with the demo's stand-in zones): what
+        `embedded` means in `validation.resolvers` and `lint.resolvers`. None: it has none."""
+        return None
 
     def close(self) -> None:
         """Release sockets, servers, sessions."""

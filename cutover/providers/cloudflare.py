@@ -37,7 +37,9 @@ from typing import Any
 
 from ..errors import ConfigError, CutoverError, ProviderError
 from ..records import RRset, fqdn, index, value_key
+from ..rrtypes import HOST_TYPES, bare_host, host_value, mx_fields, mx_value, srv_fields, srv_value
 from .base import ChangeRef, Provider, check_drift
+from .contract import Capabilities, Integer, Seconds
 
 MIN_TTL = 60
 AUTO_TTL = 1
@@ -47,7 +49,6 @@ MAX_PAGES = 10_000
 RATE_LIMIT_ATTEMPTS = 6
 MAX_RETRY_AFTER = 300.0  # a longer Retry-After is reported rather than slept through
 READ_RETRIES = 2  # GETs are safe to repeat after a 5xx or a connection error
-HOST_TYPES = {"CNAME", "NS", "PTR"}
 
 
 def _bare(name: str) -> str:
@@ -69,17 +70,15 @@ def record_value(rec: dict[str, Any]) -> str:
     rtype = rec["type"]
     content = str(rec.get("content") or "")
     if rtype == "MX":
-        return f"{int(rec.get('priority') or 0)} {content.rstrip('.')}."
+        return mx_value(int(rec.get("priority") or 0), content)
     if rtype in HOST_TYPES:
-        return content.rstrip(".") + "."
+        return host_value(content)
     if rtype == "SRV":
         data = rec.get("data") or {}
         if data:
-            return (
-                f"{int(data['priority'])} {int(data['weight'])} {int(data['port'])} "
-                f"{str(data['target']).rstrip('.')}."
-            )
-        return f"{int(rec.get('priority') or 0)} {content.rstrip('.')}."
+            return srv_value(data["priority"], data["weight"], data["port"], str(data["target"]))
+        # the older spelling: priority apart, "weight port target" in content
+        return f"{int(rec.get('priority') or 0)} {host_value(content)}"
     return content  # TXT quoted or not: RRset normalisation handles both
 
 
@@ -103,20 +102,19 @@ def record_body(rrset: RRset, value: str) -> dict[str, Any]:
         "ttl": rrset.ttl,
         "proxied": False,
     }
-    parts = value.split()
     if rrset.type == "MX":
-        body["priority"] = int(parts[0])
-        body["content"] = parts[1].rstrip(".")
+        body["priority"], host = mx_fields(value)
+        body["content"] = bare_host(host)
     elif rrset.type == "SRV":
-        pri, weight, port = (int(p) for p in parts[:3])
+        pri, weight, port, target = srv_fields(value)
         body["data"] = {
             "priority": pri,
             "weight": weight,
             "port": port,
-            "target": parts[3].rstrip("."),
+            "target": bare_host(target),
         }
     elif rrset.type in HOST_TYPES:
-        body["content"] = value.rstrip(".")
+        body["content"] = bare_host(value)
     else:
         body["content"] = value  # TXT in presentation form: quoted, split at 255 bytes
     return body
@@ -163,6 +161,19 @@ class CloudflareProvider(Provider):
     """Options: `max_concurrency` (API calls in flight at once across zones, default 4),
     `timeout` (seconds per API request, default 30). Per domain: `zone_id` skips the lookup."""
 
+    options_schema = {
+        "max_concurrency": Integer(low=1, high=64, doc="API calls in flight at once (default 4)"),
+        "timeout": Seconds(doc="seconds per API request (default 30)"),
+    }
+    # one batch call per zone, run as one transaction; no precondition, so a re-read first
+    capabilities = Capabilities(
+        atomic_per_zone=True,
+        drift_check="reread",
+        ttl_floor=MIN_TTL,
+        auto_ttl=AUTO_TTL,
+        auto_ttl_served=AUTO_TTL_SERVED,
+    )
+
     def __init__(self, env) -> None:
         super().__init__(env)
         self._check_options()
@@ -183,18 +194,10 @@ class CloudflareProvider(Provider):
         self._zone_ids: dict[str, str] = {}
         self.batches = 0  # batch requests sent, for reports and tests
 
-    def served_ttl(self, ttl: int) -> int:
-        return AUTO_TTL_SERVED if ttl == AUTO_TTL else ttl
-
     def _check_options(self) -> None:
-        where = f"{self.env.path}: provider"
-        conc = self.options.get("max_concurrency", 4)
-        if isinstance(conc, bool) or not isinstance(conc, int) or not 1 <= conc <= 64:
-            raise ConfigError(f"{where}.max_concurrency: must be an integer from 1 to 64")
-        timeout = self.options.get("timeout", 30)
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-            raise ConfigError(f"{where}.timeout: must be a positive number of seconds")
-        self._concurrency, self._timeout = conc, float(timeout)
+        # their shape was checked against options_schema when the file was loaded
+        self._concurrency = int(self.options.get("max_concurrency") or 4)
+        self._timeout = float(self.options.get("timeout") or 30)
         for key, ttl in (("ttl.cutover", self.env.ttl_cutover), ("ttl.final", self.env.ttl_final)):
             problem = ttl_problem(ttl)
             if problem:

@@ -33,7 +33,8 @@ from ..errors import ConfigError, CutoverError, DriftError, ProviderError
 from ..records import RRset, fqdn
 from ..signals import pause
 from .base import ChangeRef, Provider
-from .octodns_options import parse_settings
+from .contract import Addresses, Capabilities, Choice, Mapping, Text
+from .octodns_options import MX_UPDATES, parse_settings
 from .octodns_records import enable_validators, key_of, to_record, to_rrset
 
 PROVIDER_ID = "cutover"
@@ -60,6 +61,15 @@ class OctoDNSProvider(Provider):
     """Options: `class` (dotted octoDNS provider class), `options` (its keyword arguments;
     `env/NAME` read from the environment), `nameservers` (what to verify against; default: the
     zone's NS at port 53), `mx_update` (two-step | atomic)."""
+
+    options_schema = {
+        "class": Text(required=True, example="octodns_powerdns.PowerDnsProvider"),
+        "options": Mapping(doc="the octoDNS provider's keyword arguments; env/NAME for secrets"),
+        "nameservers": Addresses(doc="what to verify against"),
+        "mx_update": Choice(values=MX_UPDATES, doc="two-step (default) or atomic"),
+    }
+    # two octoDNS applies per zone with mx_update: two-step; the touched RRsets re-read first
+    capabilities = Capabilities(atomic_per_zone=False, drift_check="reread")
 
     def __init__(self, env) -> None:
         super().__init__(env)

@@ -28,8 +28,6 @@ import dns.message
 import dns.name
 import dns.query
 import dns.rcode
-import dns.rdata
-import dns.rdataclass
 import dns.rdataset
 import dns.rdatatype
 import dns.tsig
@@ -40,7 +38,9 @@ import dns.zone
 from ..addresses import format_address, is_ip, parse_address
 from ..errors import ConfigError, DriftError, ProviderError
 from ..records import RRset, fqdn
+from ..rrtypes import rdataset_values, to_rdataset
 from .base import ChangeRef, Provider, check_drift
+from .contract import Address, Addresses, Capabilities, Choice, Mapping, Seconds, Text
 
 #: The types read at each managed name. Everything a profile renders, plus what can sit beside
 #: (and so conflict with) a CNAME. SOA is left out: every UPDATE changes it.
@@ -56,7 +56,6 @@ ALGORITHMS = {
     "hmac-sha384": dns.tsig.HMAC_SHA384,
     "hmac-sha512": dns.tsig.HMAC_SHA512,
 }
-TSIG_KEYS = {"name", "algorithm", "secret_env"}
 SNAPSHOT_MODES = ("names", "zone")
 DRIFT_RCODES = {dns.rcode.NXRRSET, dns.rcode.YXRRSET, dns.rcode.NXDOMAIN, dns.rcode.YXDOMAIN}
 PIPELINE_WINDOW = 16  # queries in flight on the read connection
@@ -88,47 +87,24 @@ class Settings:
 
 
 def parse_settings(path: Any, options: dict[str, Any]) -> Settings:
-    """Validate the rfc2136 options; every error names the file and the key (exit 2)."""
+    """The rfc2136 options as typed settings. Their shape was checked against
+    `RFC2136Provider.options_schema` when the file was loaded; what is left to check here is
+    the outside world (the TSIG secret's variable), each error naming the file and key (exit 2)."""
 
     def fail(key: str, message: str, hint: str = "fix the environment file and run again"):
         return ConfigError(f"{path}: provider.{key}: {message}", hint)
 
-    server = options.get("server")
-    if not isinstance(server, str) or not server.strip():
-        raise fail("server", 'is required for the rfc2136 provider (e.g. "192.0.2.53:53")')
-    try:
-        host, port = parse_address(server)
-    except ValueError as exc:
-        raise fail("server", str(exc)) from exc
-
-    timeout = options.get("timeout", 10)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 600:
-        raise fail("timeout", f"must be a number of seconds from 0 to 600, got {timeout!r}")
-
-    snapshot = options.get("snapshot", "names")
-    if snapshot not in SNAPSHOT_MODES:
-        raise fail(
-            "snapshot", f"{snapshot!r} is not allowed (allowed: {', '.join(SNAPSHOT_MODES)})"
-        )
-
-    nameservers = options.get("nameservers") or []
-    if not isinstance(nameservers, list) or not all(isinstance(n, str) for n in nameservers):
-        raise fail("nameservers", 'must be a list of "host:port" strings')
-    for i, ns in enumerate(nameservers):
-        try:
-            nh, np_ = parse_address(ns)
-        except ValueError as exc:
-            raise fail(f"nameservers[{i}]", str(exc)) from exc
-        nameservers[i] = format_address(nh, np_)
-
+    server = str(options["server"]).strip()
+    host, port = parse_address(server)
+    nameservers = [format_address(*parse_address(ns)) for ns in options.get("nameservers") or []]
     return Settings(
-        server=server.strip(),
+        server=server,
         host=host,
         port=port,
         tsig=_parse_tsig(fail, options.get("tsig")),
-        timeout=float(timeout),
-        snapshot=snapshot,
-        nameservers=list(nameservers),
+        timeout=float(options.get("timeout") or 10),
+        snapshot=options.get("snapshot") or "names",
+        nameservers=nameservers,
     )
 
 
@@ -136,28 +112,9 @@ def _parse_tsig(fail, tsig: Any) -> Tsig | None:
     """The key, with its secret taken from the environment variable the file names."""
     if tsig is None:
         return None  # unsigned: for servers that allow updates by address
-    if not isinstance(tsig, dict):
-        raise fail("tsig", "must be a mapping {name:, algorithm:, secret_env:}")
-    for key in tsig:
-        if key not in TSIG_KEYS:
-            raise fail(
-                f"tsig.{key}",
-                f"unknown key (allowed: {', '.join(sorted(TSIG_KEYS))})",
-                "the secret itself never goes in the file: put it in an environment variable "
-                "and name that variable in tsig.secret_env",
-            )
-    name = tsig.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise fail("tsig.name", "is required (the key's name as the server knows it)")
-    algorithm = str(tsig.get("algorithm", "hmac-sha256")).lower().rstrip(".")
-    if algorithm not in ALGORITHMS:
-        raise fail(
-            "tsig.algorithm",
-            f"{algorithm!r} is not allowed (allowed: {', '.join(sorted(ALGORITHMS))})",
-        )
-    var = tsig.get("secret_env")
-    if not isinstance(var, str) or not var.strip():
-        raise fail("tsig.secret_env", "is required (the environment variable holding the secret)")
+    name = tsig["name"]
+    algorithm = str(tsig.get("algorithm") or "hmac-sha256").lower().rstrip(".")
+    var = tsig["secret_env"]
     secret = os.environ.get(var)
     if not secret:
         raise fail(
@@ -184,6 +141,29 @@ class RFC2136Provider(Provider):
     """Options: `server` (the primary), `tsig` {name, algorithm, secret_env}, `snapshot`
     (names | zone: AXFR the whole zone into each snapshot), `timeout` (seconds per exchange),
     `nameservers` (what to verify against; default: the primary)."""
+
+    options_schema = {
+        "server": Address(required=True, example='"192.0.2.53:53"', doc="the zone's primary"),
+        "tsig": Mapping(
+            fields={
+                "name": Text(required=True, doc="the key's name as the server knows it"),
+                "algorithm": Choice(
+                    values=tuple(sorted(ALGORITHMS)),
+                    normalize=lambda v: str(v).lower().rstrip("."),
+                    doc="default hmac-sha256",
+                ),
+                "secret_env": Text(required=True, doc="the variable holding the base64 secret"),
+            },
+            doc="omit for servers that allow updates by address",
+            unknown_hint="the secret itself never goes in the file: put it in an environment "
+            "variable and name that variable in tsig.secret_env",
+        ),
+        "snapshot": Choice(values=SNAPSHOT_MODES, doc="zone: AXFR the whole zone into snapshots"),
+        "timeout": Seconds(high=600, doc="seconds per exchange (default 10)"),
+        "nameservers": Addresses(doc="what to verify against (default: primary + NS)"),
+    }
+    # one UPDATE per zone whose prerequisites are every `before` (TTLs are re-read first)
+    capabilities = Capabilities(atomic_per_zone=True, drift_check="precondition")
 
     def __init__(self, env) -> None:
         super().__init__(env)
@@ -284,8 +264,7 @@ class RFC2136Provider(Provider):
             rdtype = dns.rdatatype.from_text(rtype)
             for rrset in r.answer:
                 if rrset.name == owner and rrset.rdtype == rdtype:
-                    values = tuple(rd.to_text() for rd in rrset)
-                    out.append(RRset(name, rtype, rrset.ttl, values))
+                    out.append(RRset(name, rtype, rrset.ttl, rdataset_values(rrset)))
         return sorted(out, key=lambda x: x.key)
 
     # ------------------------------------------------------------------ the interface
@@ -457,18 +436,13 @@ class RFC2136Provider(Provider):
             ) from exc
         out = []
         for name, rds in z.iterate_rdatasets():
-            values = tuple(rd.to_text() for rd in rds)
-            out.append(RRset(name.to_text(), dns.rdatatype.to_text(rds.rdtype), rds.ttl, values))
+            rtype = dns.rdatatype.to_text(rds.rdtype)
+            out.append(RRset(name.to_text(), rtype, rds.ttl, rdataset_values(rds)))
         return sorted(out, key=lambda x: x.key)
 
 
 def _rdataset(rrset: RRset, ttl: int | None = None) -> dns.rdataset.Rdataset:
-    rdtype = dns.rdatatype.from_text(rrset.type)
-    rds = dns.rdataset.Rdataset(dns.rdataclass.IN, rdtype)
-    rds.update_ttl(rrset.ttl if ttl is None else ttl)  # set before adding: it only lowers later
-    for value in rrset.values:
-        rds.add(dns.rdata.from_text(dns.rdataclass.IN, rdtype, value))
-    return rds
+    return to_rdataset(rrset.type, rrset.ttl if ttl is None else ttl, rrset.values)
 
 
 def _rcode_text(response: dns.message.Message) -> str:

@@ -38,12 +38,14 @@ from typing import Any
 from ..aws import aws_errors
 from ..errors import ChecksFailed, ConfigError, CutoverError, DriftError, ProviderError
 from ..records import RRset, fqdn, index
+from ..rrtypes import MAIL_TYPES
 from .base import ChangeRef, Provider
+from .contract import Boolean, Capabilities, Integer, Text
 from .route53_values import batches, decode_name, route53_rrset, rrset_from_route53
 
 #: Record sets at a managed name that the tool cannot represent as one plain RRset.
 SPECIAL_KEYS = ("SetIdentifier", "AliasTarget", "TrafficPolicyInstanceId")
-MANAGED_TYPES = {"MX", "TXT", "CNAME", "SRV"}
+MANAGED_TYPES = MAIL_TYPES
 
 
 def _error_code(exc: Exception) -> str:
@@ -130,7 +132,14 @@ class Route53Provider(Provider):
     """Options: `region` (default us-east-1), `private` (look up private zones instead of
     public ones), `max_concurrency` (reserved: zones are applied one after another today)."""
 
-    reports_sync = True
+    options_schema = {
+        "region": Text(doc="AWS region of the API endpoint (default us-east-1)"),
+        "private": Boolean(doc="look up private hosted zones instead of public ones"),
+        "max_concurrency": Integer(low=1, high=64, doc="reserved: zones go one after another"),
+    }
+    # one ChangeResourceRecordSets per zone (split only over Route53's quotas, announced);
+    # its DELETE of the exact old RRset is the precondition; GetChange reports INSYNC
+    capabilities = Capabilities(atomic_per_zone=True, drift_check="precondition", reports_sync=True)
     #: ListResourceRecordSets page size for one managed name (a name rarely holds more types).
     page_size = 100
     #: ListHostedZonesByName page size (Route53's maximum).

@@ -2,8 +2,9 @@
 
 Route53 writes TXT character-strings quoted, with octal escapes (`\\052`) for anything outside
 printable ASCII, where zone files and dnspython use decimal (`\\042`). Names come back with the
-same octal escapes (`\\052.example.com.` for a wildcard). Converting in one place keeps the
-provider honest about the exact bytes it sends back in a DELETE, which Route53 compares.
+same octal escapes (`\\052.example.com.` for a wildcard). Converting in one place (the escapes
+themselves are in rrtypes.py) keeps the provider honest about the exact bytes it sends back in a
+DELETE, which Route53 compares.
 """
 
 from __future__ import annotations
@@ -11,92 +12,36 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import dns.rdataclass
-import dns.rdatatype
-import dns.rdtypes.ANY.TXT
-
-from ..records import RRset, fqdn, txt_strings
+from ..records import RRset, fqdn
+from ..rrtypes import txt_from_strings, txt_strings, txt_strings_octal, unescape
 
 #: Route53 quotas on one ChangeResourceRecordSets request.
 MAX_RECORDS = 1000
 MAX_CHARS = 32000
 
-_OCTAL = set("01234567")
-
-
-def _unescape(text: str, stop: str | None = None, start: int = 0) -> tuple[bytes, int]:
-    """Bytes of `text` from `start` up to an unescaped `stop` char; `\\ooo` is octal."""
-    buf = bytearray()
-    i, n = start, len(text)
-    while i < n:
-        ch = text[i]
-        if stop is not None and ch == stop:
-            return bytes(buf), i
-        if ch == "\\" and i + 1 < n:
-            digits = text[i + 1 : i + 4]
-            if len(digits) == 3 and set(digits) <= _OCTAL:
-                buf.append(int(digits, 8) & 0xFF)
-                i += 4
-                continue
-            buf.extend(text[i + 1].encode("utf-8"))
-            i += 2
-            continue
-        buf.extend(ch.encode("utf-8"))
-        i += 1
-    return bytes(buf), i
-
 
 def decode_name(name: str) -> str:
     """A Route53 name (octal escapes, maybe no trailing dot) as our canonical FQDN."""
-    raw, _ = _unescape(name)
+    raw, _ = unescape(name)
     return fqdn(raw.decode("utf-8", errors="replace"))
 
 
 def parse_txt(value: str) -> list[bytes]:
     """The character-strings of one Route53 TXT value (`"a" "b"`, or a bare word)."""
-    out: list[bytes] = []
-    i, n = 0, len(value)
-    while i < n:
-        if value[i] in " \t":
-            i += 1
-            continue
-        if value[i] == '"':
-            chunk, i = _unescape(value, '"', i + 1)
-            i += 1  # the closing quote
-        else:
-            end = i
-            while end < n and value[end] not in " \t":
-                end += 1
-            chunk, _ = _unescape(value[i:end])
-            i = end
-        out.append(chunk)
-    return out or [b""]
-
-
-def _quote(chunk: bytes) -> str:
-    out = []
-    for byte in chunk:
-        if byte in (0x22, 0x5C):  # " and \
-            out.append("\\" + chr(byte))
-        elif 0x20 <= byte < 0x7F:
-            out.append(chr(byte))
-        else:
-            out.append(f"\\{byte:03o}")
-    return '"' + "".join(out) + '"'
+    return txt_strings_octal(value)
 
 
 def to_route53(rtype: str, value: str) -> str:
     """One of our canonical values as Route53 wants it written."""
     if rtype == "TXT":
-        return " ".join(_quote(s) for s in txt_strings(value))
+        return txt_from_strings(txt_strings(value), octal=True)
     return value
 
 
 def from_route53(rtype: str, value: str) -> str:
     """One Route53 value in DNS presentation format (then normalised by RRset)."""
     if rtype == "TXT":
-        rd = dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, dns.rdatatype.TXT, parse_txt(value))
-        return rd.to_text()
+        return txt_from_strings(txt_strings_octal(value))
     return value
 
 

@@ -24,15 +24,24 @@ import dns.zone
 from ..dnsserver import DNSServer
 from ..errors import ConfigError, ProviderError
 from ..records import RRset, fqdn, index
+from ..rrtypes import rdataset_values
 from ..zoneload import load_zone, read_text
 from ..zonesyntax import scan
 from .base import ChangeRef, Provider, check_drift
+from .contract import Capabilities, FilePath
 from .zonefile_edit import edit_zone
 
 
 class ZoneFileProvider(Provider):
     """Options: `directory` (zone files named <zone>.zone), `standins` (extra read-only zones
     the embedded server also answers for, such as stand-ins for outside names in the demo)."""
+
+    options_schema = {
+        "directory": FilePath(required=True, doc="folder of <zone>.zone files"),
+        "standins": FilePath(doc="folder of read-only zones the embedded server also serves"),
+    }
+    # one file replaced by rename under a lock, after reading it again
+    capabilities = Capabilities(atomic_per_zone=True, drift_check="reread")
 
     def __init__(self, env) -> None:
         super().__init__(env)
@@ -128,6 +137,9 @@ class ZoneFileProvider(Provider):
     def nameservers(self, zone: str) -> list[str]:
         return [self.server().address]
 
+    def local_resolver(self) -> str | None:
+        return self.server().address
+
     def close(self) -> None:
         if self._server is not None:
             self._server.stop()
@@ -142,7 +154,7 @@ def _rrsets(z: dns.zone.Zone, names: Iterable[str]) -> list[RRset]:
             continue
         for rds in node.rdatasets:
             rtype = dns.rdatatype.to_text(rds.rdtype)
-            out.append(RRset(name, rtype, rds.ttl, tuple(rd.to_text() for rd in rds)))
+            out.append(RRset(name, rtype, rds.ttl, rdataset_values(rds)))
     return out
 
 

@@ -51,13 +51,13 @@ def lint_addresses(env, provider) -> list[str]:
     out = []
     for addr in env.lint_resolvers:
         if addr == "embedded":
-            server = getattr(provider, "server", None)
-            if server is None:
+            local = provider.local_resolver()  # the zone-file provider's embedded server
+            if local is None:
                 raise ConfigError(
                     f"{env.path}: lint.resolvers: `embedded` needs the zonefile provider",
                     "list resolvers as host:port",
                 )
-            addr = server().address
+            addr = local
         out.append(addr)
     return out
 

@@ -220,11 +220,12 @@ def judge(want: Want, got: RRset | None, role: str) -> tuple[str, str]:
 
 
 def embedded_address(provider, where: str) -> str:
-    """`embedded` in a resolver list names the zone-file provider's own server."""
-    server = getattr(provider, "server", None)
-    if server is None:
+    """`embedded` in a resolver list names the provider's own server (`local_resolver`: the
+    zone-file provider's embedded server)."""
+    address = provider.local_resolver()
+    if address is None:
         raise ConfigError(f"{where}: `embedded` needs the zonefile provider")
-    return server().address
+    return address
 
 
 def _server_names(env, provider, zone: str) -> list[str]:
