@@ -35,7 +35,7 @@ DOMAIN_KEYS = {"from", "to", "senders", "zone_id"}
 TOP_KEYS.add("mta_sts")
 MTA_STS_KEYS = {"domains", "publish", "fetch"}
 MTA_STS_S3_KEYS = {"bucket", "key_prefix", "region", "endpoint_url"}
-MTA_STS_FETCH_KEYS = {"connect", "ca_file", "timeout"}
+MTA_STS_FETCH_KEYS = {"connect", "ca_file", "timeout", "wait"}
 
 
 @dataclass
@@ -109,6 +109,9 @@ class MtaSts:
     connect: str | None = None
     ca_file: str | None = None
     timeout: int = 10
+    #: seconds a stage waits for the web server to serve a newly published policy before the
+    #: zone write changes the `_mta-sts` id (0: trust the publish target's read-back alone)
+    wait: int = 60
 
     def manages(self, domain: str) -> bool:
         return domain.rstrip(".").lower() in self.domains
@@ -367,6 +370,7 @@ def parse_mta_sts(c: _Checker, data: dict, known: list[str] | None) -> MtaSts | 
         connect=connect,
         ca_file=ca_file,
         timeout=c.integer(fetch.get("timeout", 10), "mta_sts.fetch.timeout", 1, 300),
+        wait=c.integer(fetch.get("wait", 60), "mta_sts.fetch.wait", 0, 3600),
     )
 
 

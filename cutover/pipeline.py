@@ -226,7 +226,7 @@ def _publish_policies(env, state: StateBackend, target: Target, outcome: Outcome
     zone write carries the `_mta-sts` id that makes senders fetch it."""
     if not target.policies:
         return
-    from .mtasts.lifecycle import publish, sha256
+    from .mtasts.lifecycle import confirm_served, publish, sha256
 
     for i, change in enumerate(target.policies, 1):
         with critical():
@@ -238,6 +238,7 @@ def _publish_policies(env, state: StateBackend, target: Target, outcome: Outcome
             record(state, event)
         ui.info(f"{change.domain}: MTA-STS policy published at {change.location}")
         pause(f"policy-published-{i}")
+    confirm_served(env, target.policies, ui.warn, strict=target.kind == "stage")
 
 
 def _apply(env, state, provider: Provider, target: Target, todo: list[Plan], outcome, ui) -> None:

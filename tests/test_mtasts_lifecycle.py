@@ -221,3 +221,30 @@ def test_a_run_stopped_after_the_policy_and_before_the_zone_is_undone(project, c
     assert r.returncode == 0, r.stderr
     assert read(policy) == ORIGINAL
     assert zone_state(project, "example.com") == before
+
+
+def test_the_id_changes_only_once_the_web_server_serves_the_new_file(project, cli, sts):
+    srv, policy = sts
+    path = project / "environments" / "demo.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["mta_sts"]["fetch"]["wait"] = 1  # seconds; the default is 60
+    path.write_text(yaml.safe_dump(data))
+    before = zone_state(project, "example.com")
+    srv.stale["example.com"] = ORIGINAL  # a cache in front of the web server: yesterday's file
+    r = cli("prepare", "--env", "demo", "--yes")
+    assert r.returncode == 1
+    assert "MTA-STS policy of example.com not served yet" in r.stderr
+    assert "the _mta-sts id was left unchanged" in r.stderr
+    assert read(policy) != ORIGINAL  # published and read back from the publish target...
+    assert zone_state(project, "example.com") == before  # ...but no zone written
+    assert served_txt(project, "_mta-sts.example.com") == [OLD_ID]
+    r = cli("cutover", "--env", "demo", "--yes")
+    assert r.returncode == 1 and "prepare" in r.stderr  # the failed run blocks the next stage
+    r = cli("rollback", "--env", "demo", "--yes")  # does not wait on the stale server
+    assert r.returncode == 0, r.stderr
+    assert read(policy) == ORIGINAL
+
+    del srv.stale["example.com"]
+    r = cli("prepare", "--env", "demo", "--yes")
+    assert r.returncode == 0, r.stderr
+    assert served_txt(project, "_mta-sts.example.com") == [f"v=STSv1; id={policy_id(read(policy))}"]

@@ -85,6 +85,7 @@ def _env_with(project, section):
          "mta_sts.domains[0]: example.net is not a domain of this file"),
         ({"publish": {"directory": "w"}, "fetch": {"connect": "[::1"}}, "mta_sts.fetch.connect"),
         ({"publish": {"directory": "w"}, "fetch": {"timeout": 0}}, "mta_sts.fetch.timeout"),
+        ({"publish": {"directory": "w"}, "fetch": {"wait": "soon"}}, "mta_sts.fetch.wait"),
     ],
 )  # fmt: skip
 def test_config_errors_are_one_line_naming_the_key(project, section, expect):
@@ -98,7 +99,7 @@ def test_defaults_manage_every_domain(project):
     _env_with(project, {"publish": {"directory": "web"}})
     sts = load_environment("demo", project).mta_sts
     assert sts.domains == ["example.com", "example.org"] and sts.publish == "directory"
-    assert sts.connect is None and sts.ca_file is None and sts.timeout == 10
+    assert sts.connect is None and sts.ca_file is None and sts.timeout == 10 and sts.wait == 60
 
 
 def test_prepare_without_a_published_policy_is_refused_and_changes_nothing(project, cli):

@@ -15,6 +15,7 @@ zone write that carries the new id, so no sender caches the old file under the n
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -167,6 +168,53 @@ def publish(env: Any, change: PolicyChange) -> None:
             f"MTA-STS policy {change.location}: read back differs from what was written",
             "check the publish target (another writer, a full disk), then run again",
         )
+
+
+def confirm_served(env: Any, changes: list[PolicyChange], warn, *, strict: bool) -> None:
+    """Before the zone write that changes the `_mta-sts` id, the web server must serve the new
+    file: a sender that fetches on the new id and gets yesterday's file (a CDN, a web server
+    reading another copy) caches it for `max_age`. A stage waits up to `fetch.wait` seconds and
+    then refuses (ChecksFailed, the id unchanged); a rollback does not wait on a web server in
+    an emergency, it says which file is not served yet."""
+    cfg = env.mta_sts
+    pending = [c for c in changes if c.after is not None]
+    if cfg is None or not cfg.wait or not pending:
+        return
+    deadline = time.monotonic() + (cfg.wait if strict else 0)
+    while True:
+        late = []
+        for change in pending:
+            try:
+                same = _same_policy(fetch_for(env, change.domain), change.after)
+                if not same:
+                    late.append((change, f"serves another policy than {change.location}"))
+            except FetchError as exc:
+                late.append((change, str(exc)))
+        pending = [c for c, _ in late]
+        left = deadline - time.monotonic()
+        if not late or left <= 0:
+            break
+        time.sleep(min(2.0, left))
+    if not late:
+        return
+    change, why = late[0]
+    line = f"MTA-STS policy of {change.domain} not served yet: {why}"
+    if not strict:
+        warn(f"{line}; the id goes back anyway (rollback does not wait on a web server)")
+        return
+    raise ChecksFailed(
+        f"{line} after {cfg.wait} s; the _mta-sts id was left unchanged",
+        "make the web server serve the published file (or raise mta_sts.fetch.wait), then "
+        "run again; rollback puts the previous file back",
+    )
+
+
+def _same_policy(served: str, published: str) -> bool:
+    """Compared as senders read them (mode, mx, max_age): a web server may change line ends."""
+    try:
+        return pol.parse(served) == pol.parse(published)
+    except pol.PolicyError:
+        return served == published
 
 
 def check_served(env: Any, stage: Any) -> None:
