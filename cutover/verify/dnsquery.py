@@ -8,26 +8,22 @@ never raises; it returns an `Answer` whose `problem` names what went wrong, if a
 from __future__ import annotations
 
 import asyncio
-import socket
 from dataclasses import dataclass
-from functools import lru_cache
 
-import dns.asyncbackend
-import dns.asyncquery
 import dns.asyncresolver
 import dns.exception
 import dns.flags
-import dns.inet
 import dns.message
-import dns.name
 import dns.rcode
 import dns.rdatatype
 import dns.resolver
 
 from ..addresses import format_address, is_ip, parse_address
 from ..records import RRset
+from . import exchange
+from .exchange import EDNS_PAYLOAD
 
-EDNS_PAYLOAD = 1232
+__all__ = ["EDNS_PAYLOAD", "Answer", "ask", "interpret"]
 
 #: problems, in the words findings use
 TIMEOUT, REFUSED, SERVFAIL, NOT_AUTHORITATIVE, UNREACHABLE = (
@@ -64,17 +60,17 @@ async def ask(
 ) -> Answer:
     """Query `server` ("host:port", host an IP) directly; retry timeouts; TCP when truncated."""
     host, port = parse_address(server)
-    # EDNS with a 1232-byte payload (the DNS flag day 2020 size): a 2048-bit DKIM key does not
-    # fit 512 bytes, and a truncated answer costs a TCP connection (two more round trips)
-    query = dns.message.make_query(_name(name), rtype, use_edns=0, payload=EDNS_PAYLOAD)
-    if not recursive:
-        query.flags &= ~dns.flags.RD
+    # EDNS with a 1232-byte payload (`exchange.EDNS_PAYLOAD`); one connected UDP socket serves
+    # many queries to the same server (`exchange.Channel`), so a closed port's ICMP "port
+    # unreachable" raises ConnectionRefusedError at once (UNREACHABLE), where an unconnected
+    # socket never sees it and waits out the timeout (TIMEOUT would send the user looking for a
+    # firewall)
     last = Answer(problem=TIMEOUT, detail=f"no answer in {timeout:g}s ({retries + 1} tries)")
     for _ in range(retries + 1):
         try:
-            resp = await _udp_connected(query, host, port, timeout)
+            resp = await exchange.udp(name, rtype, host, port, timeout, recursive=recursive)
             if resp.flags & dns.flags.TC:
-                resp = await dns.asyncquery.tcp(query, host, port=port, timeout=timeout)
+                resp = await exchange.tcp(name, rtype, host, port, timeout, recursive=recursive)
         except dns.exception.Timeout:
             continue
         except OSError as exc:
@@ -89,23 +85,7 @@ async def ask(
     return last
 
 
-async def _udp_connected(query: dns.message.Message, host: str, port: int, timeout: float):
-    """UDP over a connected socket: a closed port's ICMP "port unreachable" then raises
-    ConnectionRefusedError at once (UNREACHABLE), where an unconnected socket never sees it and
-    waits out the timeout (TIMEOUT would send the user looking for a firewall)."""
-    af = dns.inet.af_for_address(host)
-    dest = dns.inet.low_level_address_tuple((host, port), af)
-    backend = dns.asyncbackend.get_default_backend()
-    sock = await backend.make_socket(af, socket.SOCK_DGRAM, 0, None, dest)
-    async with sock:
-        return await dns.asyncquery.udp(query, host, port=port, timeout=timeout, sock=sock)
-
-
-@lru_cache(maxsize=65536)
-def _name(text: str) -> dns.name.Name:
-    """Names parsed once: validate asks each name of each zone of every server (and again on
-    every --wait round), and parsing is a good part of a query's cost in Python."""
-    return dns.name.from_text(text)
+_name = exchange.name
 
 
 def interpret(resp: dns.message.Message, name: str, rtype: str, recursive: bool) -> Answer:
