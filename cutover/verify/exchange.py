@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import struct
 from functools import lru_cache
 
 import dns.exception
@@ -26,6 +27,8 @@ import dns.name
 import dns.opcode
 import dns.query
 import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
 
 #: EDNS payload (the DNS flag day 2020 size): a 2048-bit DKIM key does not fit 512 bytes, and a
 #: truncated answer costs a TCP connection (two more round trips)
@@ -46,13 +49,16 @@ def name(text: str) -> dns.name.Name:
 
 
 @lru_cache(maxsize=65536)
-def query(qname: str, rtype: str | int, recursive: bool) -> tuple[dns.message.Message, bytes]:
-    """The query (EDNS0, RD as asked) and its wire form, id 0: the template of every send."""
-    q = dns.message.make_query(name(qname), rtype, use_edns=0, payload=EDNS_PAYLOAD)
-    q.id = 0
-    if not recursive:
-        q.flags &= ~dns.flags.RD
-    return q, q.to_wire()
+def query(qname: str, rtype: str | int, recursive: bool) -> tuple[dns.name.Name, int, bytes]:
+    """(name, rdtype, wire form with id 0) of the query: the same bytes as dnspython's
+    `make_query(name, rtype, use_edns=0, payload=EDNS_PAYLOAD)` (RD cleared unless recursive),
+    written directly: rendering a Message is most of what a query costs to build."""
+    qn = name(qname)
+    rdtype = dns.rdatatype.RdataType.make(rtype)
+    header = struct.pack("!HHHHHH", 0, dns.flags.RD if recursive else 0, 1, 0, 0, 1)
+    question = qn.to_wire() + struct.pack("!HH", rdtype, dns.rdataclass.IN)
+    opt = b"\x00" + struct.pack("!HHIH", dns.rdatatype.OPT, EDNS_PAYLOAD, 0, 0)
+    return qn, rdtype, header + question + opt
 
 
 class Channel(asyncio.DatagramProtocol):
@@ -154,7 +160,7 @@ async def udp(
     """One try: the answer to (qname, rtype) from host:port, or dns.exception.Timeout, an
     OSError (ConnectionRefusedError for a closed port), or a DNSException for an answer that is
     malformed or not to this question (dnspython's BadResponse)."""
-    template, wire = query(qname, rtype, recursive)
+    qn, rdtype, wire = query(qname, rtype, recursive)
     ch = await _channels().get(host, port)
     qid = ch.new_id()
     loop = asyncio.get_running_loop()
@@ -169,7 +175,7 @@ async def udp(
         timer.cancel()
         ch.release(qid)
     resp = dns.message.from_wire(data)
-    if not _answers(template, resp):
+    if not _answers(qn, rdtype, resp):
         raise dns.query.BadResponse
     return resp
 
@@ -179,13 +185,16 @@ def _expire(fut: asyncio.Future[bytes]) -> None:
         fut.set_exception(dns.exception.Timeout())
 
 
-def _answers(q: dns.message.Message, r: dns.message.Message) -> bool:
+def _answers(qname: dns.name.Name, rdtype: int, r: dns.message.Message) -> bool:
     """dnspython's `Message.is_response` for a query of ours (the id already matched)."""
     if not r.flags & dns.flags.QR or dns.opcode.from_flags(r.flags) != dns.opcode.QUERY:
         return False
     if not r.question and r.rcode() in _NO_QUESTION_OK:
         return True
-    return r.question == q.question
+    if len(r.question) != 1:
+        return False
+    q = r.question[0]
+    return q.rdtype == rdtype and q.rdclass == dns.rdataclass.IN and q.name == qname
 
 
 async def tcp(

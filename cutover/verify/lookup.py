@@ -37,6 +37,7 @@ from ..addresses import parse_address
 from ..errors import ConfigError, ProviderError
 from . import exchange
 from .exchange import EDNS_PAYLOAD
+from .wildcards import LABEL as WILDCARD_LABEL
 
 #: questions in flight at once (each is one UDP query to the lint resolver, retried on timeout)
 CONCURRENCY = 256
@@ -277,6 +278,13 @@ class Lookup:
     def _follow_ups(self, key: Key) -> set[Key]:
         name, rdtype = key
         got = self.answers.get(key)
+        if rdtype == dns.rdatatype.TXT and name.startswith(WILDCARD_LABEL + "."):
+            # the wildcard probe: only where a wildcard answers does its parent matter
+            # (`wildcards.check_wildcard_shadow`); its CNAME shows in this answer
+            answered = isinstance(got, dns.resolver.Answer) and got.rrset is not None
+            if answered or self._cname_from_cache(name):
+                return {_key(name.split(".", 1)[1], "TXT")}
+            return set()
         if not isinstance(got, dns.resolver.Answer) or got.rrset is None:
             return set()
         out: set[Key] = set()
@@ -297,7 +305,7 @@ class Lookup:
         """Presentation values at name/type, CNAMEs followed; [] when it does not exist; None when the lookup
         failed (timeout, SERVFAIL), which callers report instead of guessing."""
         if rtype.upper() == "CNAME":
-            derived = self._cname_from_address(name)
+            derived = self._cname_from_cache(name)
             if derived is not None:
                 return derived
         try:
@@ -309,22 +317,27 @@ class Lookup:
         # a CNAME chain is followed, as receivers do (DKIM selectors are often CNAMEs)
         return [rd.to_text() for rd in answer.rrset] if answer.rrset is not None else []
 
-    def _cname_from_address(self, name: str) -> list[str] | None:
-        """The CNAME at `name` as the cached A answer shows it, without asking again: a name
-        with a CNAME has nothing else (RFC 1034 §3.6.2), so the A answer starts with the CNAME
-        exactly when there is one. None when there is no usable A answer to read it from."""
+    def _cname_from_cache(self, name: str) -> list[str] | None:
+        """The CNAME at `name` as a cached A or TXT answer shows it, without asking again: a
+        name with a CNAME has nothing else (RFC 1034 §3.6.2), so an answer about the name
+        starts with the CNAME exactly when there is one (also when its target does not exist:
+        NXDOMAIN with the CNAME). None when no such answer is cached."""
         if _key(name, "CNAME") in self.answers:
             return None
-        got = self.answers.get(_key(name, "A"))
-        if isinstance(got, dns.resolver.NXDOMAIN):
+        for rtype in ("A", "TXT"):
+            got = self.answers.get(_key(name, rtype))
+            if isinstance(got, dns.resolver.Answer):
+                response = got.response
+            elif isinstance(got, dns.resolver.NXDOMAIN) and got.responses():
+                response = next(iter(got.responses().values()))
+            else:
+                continue
+            qname = exchange.name(name)
+            for rrset in response.answer:
+                if rrset.rdtype == dns.rdatatype.CNAME and rrset.name == qname:
+                    return [rd.to_text() for rd in rrset]
             return []
-        if not isinstance(got, dns.resolver.Answer):
-            return None
-        qname = dns.name.from_text(name)
-        for rrset in got.response.answer:
-            if rrset.rdtype == dns.rdatatype.CNAME and rrset.name == qname:
-                return [rd.to_text() for rd in rrset]
-        return []
+        return None
 
     def once(self, key: Any, compute: Callable[[], T]) -> T:
         """`compute()` once per run for `key` (its result, or the exception it raised again):
