@@ -160,7 +160,15 @@ async def udp(
     """One try: the answer to (qname, rtype) from host:port, or dns.exception.Timeout, an
     OSError (ConnectionRefusedError for a closed port), or a DNSException for an answer that is
     malformed or not to this question (dnspython's BadResponse)."""
-    qn, rdtype, wire = query(qname, rtype, recursive)
+    data = await udp_wire(qname, rtype, host, port, timeout, recursive=recursive)
+    return parse(data, qname, rtype, recursive)
+
+
+async def udp_wire(
+    qname: str, rtype: str | int, host: str, port: int, timeout: float, *, recursive: bool
+) -> bytes:
+    """`udp` without the parsing: the datagram that came back with the query's id."""
+    _, _, wire = query(qname, rtype, recursive)
     ch = await _channels().get(host, port)
     qid = ch.new_id()
     loop = asyncio.get_running_loop()
@@ -170,10 +178,15 @@ async def udp(
     try:
         assert ch.transport is not None
         ch.transport.sendto(qid.to_bytes(2, "big") + wire[2:])
-        data = await fut
+        return await fut
     finally:
         timer.cancel()
         ch.release(qid)
+
+
+def parse(data: bytes, qname: str, rtype: str | int, recursive: bool) -> dns.message.Message:
+    """The datagram `udp_wire` returned, parsed by dnspython and checked to answer the query."""
+    qn, rdtype, _ = query(qname, rtype, recursive)
     resp = dns.message.from_wire(data)
     if not _answers(qn, rdtype, resp):
         raise dns.query.BadResponse
