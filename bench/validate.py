@@ -279,16 +279,21 @@ def run_validate_cli(root: Path, env_name: str, n: int, rtt: float) -> Row:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("CUTOVER_ENV", None)
     argv = [sys.executable, "-c", CLI, "validate", "--env", env_name, "--stage", STAGE, "--json"]
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     r = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=1800)
     seconds = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the CLI is the only child reaped
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     doc = json.loads(r.stdout) if r.stdout.strip() else {}
     ok = r.returncode == 0 and doc.get("ok") is True
     checks = doc.get("summary", {}).get("checks", 0)
     inner = doc.get("summary", {}).get("elapsed_s")
     rss = re.search(r"^MAXRSS (\d+)", r.stderr, re.M)
     note = (
-        f"exit {r.returncode}; checks {inner} s of it"
+        f"exit {r.returncode}; checks {inner} s of it; CPU {cpu:.2f} s ({cpu / n * 1000:.1f} ms a zone)"
         if ok
         else f"exit {r.returncode}: {r.stderr[-300:]}"
     )

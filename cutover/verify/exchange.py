@@ -122,7 +122,7 @@ class Channels:
             if opening is None:
                 opening = self.opening[key] = asyncio.ensure_future(self._connect(host, port))
                 opening.add_done_callback(lambda f: self._opened(key, f))
-            ch = await opening
+            ch = await asyncio.shield(opening)  # a cancelled query cancels only itself
             if not ch.closed and ch.uses < USES:
                 ch.uses += 1
                 return ch
