@@ -7,6 +7,7 @@ from __future__ import annotations
 import dns.flags
 import dns.message
 import dns.query
+import dns.resolver
 import dns.rrset
 import pytest
 
@@ -120,8 +121,16 @@ def test_anything_unusual_goes_back_to_dnspython():
 @pytest.mark.parametrize(
     "answer, authority, rcode",
     [
-        ((), ("example.com. 3600 SOA ns1.example.com. host.example.com. 1 3600 600 604800 120",), 0),  # NODATA
-        ((), ("example.com. 60 SOA ns1.example.com. host.example.com. 1 3600 600 604800 300",), 3),  # NXDOMAIN
+        (
+            (),
+            ("example.com. 3600 SOA ns1.example.com. host.example.com. 1 3600 600 604800 120",),
+            0,
+        ),  # NODATA
+        (
+            (),
+            ("example.com. 60 SOA ns1.example.com. host.example.com. 1 3600 600 604800 300",),
+            3,
+        ),  # NXDOMAIN
         ((), ("example.com. 60 NS ns1.example.com.",), 0),  # no SOA: no negative TTL
         (("example.com. 300 MX 10 a.example.com.", "example.com. 90 MX 20 b.example.com."), (), 0),
         (("example.com. 300 CNAME other.example.net.",), (), 0),  # not the type asked
@@ -140,3 +149,74 @@ def test_crafted_answers_read_like_dnspython(answer, authority, rcode):
         slow = dnsquery.interpret(dns.message.from_wire(r.to_wire()), "example.com.", "MX", False)
         fast = dnsquery._interpret(read.rcode, read.flags, False, "example.com.", "MX", read)
         assert fast == slow
+
+
+# ---------------------------------------------------------------- lint's recursive answers
+
+
+def _dnspython_view(data: bytes, name: str, rtype: str):
+    """(values at the end of the chain or None, CNAME values at the name, NXDOMAIN) as the
+    lint read them through dnspython's Answer before fastwire."""
+    resp = dns.message.from_wire(data)
+    qname = exchange.name(name)
+    cname = [rd.to_text() for r in resp.answer if r.rdtype == 5 and r.name == qname for rd in r]
+    if resp.rcode() == 3:
+        dns.resolver.Answer(qname, dns.rdatatype.ANY, 1, resp)  # raises as the resolver would
+        return None, cname, True
+    answer = dns.resolver.Answer(qname, dns.rdatatype.from_text(rtype), 1, resp)
+    values = [rd.to_text() for rd in answer.rrset] if answer.rrset is not None else None
+    return values, cname, False
+
+
+def _lean_view(data: bytes, name: str, rtype: str):
+    reply = fastwire.read_reply(data, exchange.name(name), dns.rdatatype.from_text(rtype))
+    if reply is None:
+        return None
+    values = [rd.to_text() for rd in reply.rdatas] if reply.rdatas is not None else None
+    return values, [rd.to_text() for rd in reply.cname], reply.nxdomain
+
+
+def _chain(rtype: str, rcode: int, *answer: str) -> bytes:
+    q = dns.message.make_query("a.example.com.", rtype, use_edns=0, payload=1232)
+    r = dns.message.make_response(q)
+    r.set_rcode(rcode)
+    for text in answer:
+        name, ttl, t, value = text.split(" ", 3)
+        r.answer.append(dns.rrset.from_text(name, int(ttl), "IN", t, value))
+    return r.to_wire()
+
+
+@pytest.mark.parametrize(
+    "rtype, rcode, answer",
+    [
+        ("TXT", 0, ('a.example.com. 60 TXT "v=spf1 -all"', 'a.example.com. 60 TXT "x" "y"')),
+        ("TXT", 0, ()),  # NODATA
+        ("TXT", 3, ()),  # NXDOMAIN
+        ("TXT", 0, ("a.example.com. 60 CNAME B.example.net.", 'b.example.net. 60 TXT "key"')),
+        ("A", 0, ("A.example.com. 60 CNAME b.example.net.", "b.example.net. 60 CNAME c.example.org.",
+                  "c.example.org. 60 A 192.0.2.1", "c.example.org. 60 A 192.0.2.2")),
+        ("A", 3, ("a.example.com. 60 CNAME gone.example.net.",)),  # a CNAME to nothing
+        ("A", 0, ("a.example.com. 60 CNAME b.example.net.",)),  # the chain ends in NODATA
+        ("CNAME", 0, ("a.example.com. 60 CNAME b.example.net.",)),
+        ("MX", 0, ("a.example.com. 60 MX 10 mx.example.com.", "a.example.com. 60 MX 0 .")),
+        ("A", 0, ("b.example.net. 60 A 192.0.2.9",)),  # a record of another name only
+    ],
+)  # fmt: skip
+def test_a_recursive_answer_reads_like_dnspythons_answer(rtype, rcode, answer):
+    data = _chain(rtype, rcode, *answer)
+    assert _lean_view(data, "a.example.com.", rtype) == _dnspython_view(
+        data, "a.example.com.", rtype
+    )
+
+
+def test_what_dnspython_refuses_is_left_to_it():
+    loop = [f"n{i}.example.com. 60 CNAME n{i + 1}.example.com." for i in range(20)]
+    data = _chain("A", 0, "a.example.com. 60 CNAME n0.example.com.", *loop)
+    assert _lean_view(data, "a.example.com.", "A") is None  # too long: dnspython's ChainTooLong
+    with pytest.raises(dns.message.ChainTooLong):
+        _dnspython_view(data, "a.example.com.", "A")
+    data = _chain("A", 3, "a.example.com. 60 A 192.0.2.1")
+    assert _lean_view(data, "a.example.com.", "A") is None  # NXDOMAIN with an answer
+    with pytest.raises(dns.message.AnswerForNXDOMAIN):
+        _dnspython_view(data, "a.example.com.", "A")
+    assert _lean_view(_chain("A", 2), "a.example.com.", "A") is None  # SERVFAIL: not a Reply

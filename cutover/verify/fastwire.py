@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import dns.exception
 import dns.flags
 import dns.name
+import dns.rcode
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
@@ -42,17 +43,100 @@ class Read:
 def read(data: bytes, qname: dns.name.Name, rdtype: int) -> Read | None:
     """The parts of `data` validate reads, or None when it is not of the common shape (or is
     malformed): the caller then parses it with dnspython, which decides."""
-    try:
-        return _read(data, _labels(qname), rdtype)
-    except (IndexError, struct.error, ValueError, dns.exception.DNSException):
+    parsed = _parse(data, _labels(qname), rdtype)
+    if parsed is None:
         return None
+    flags, rcode, records = parsed
+    qlabels = _labels(qname)
+    values: list[str] = []
+    ttl: int | None = None
+    soa: tuple[tuple[bytes, ...], int, int] | None = None
+    for section, owner, rtype, rttl, rd in records:
+        if section == 1 and rtype == rdtype and owner == qlabels:
+            values.append(rd.to_text())
+            ttl = rttl if ttl is None else min(ttl, rttl)
+        elif section == 2 and rtype == _SOA:
+            if soa is None:
+                soa = (owner, rttl, rd.minimum)  # type: ignore[attr-defined]
+            elif owner == soa[0]:
+                soa = (owner, min(soa[1], rttl), soa[2])
+    return Read(flags, rcode, ttl, tuple(values), (soa[1], soa[2]) if soa else None)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A recursive resolver's answer as lint reads it: what `dns.resolver.Answer` would hold
+    (`rdatas`: the RRset at the end of the CNAME chain, None when there is none), the CNAME at
+    the name asked, and whether the name does not exist; `data` to build the Answer itself
+    when a library asks for one."""
+
+    data: bytes
+    rcode: int
+    rdatas: tuple[dns.rdata.Rdata, ...] | None
+    cname: tuple[dns.rdata.Rdata, ...]
+    nxdomain: bool
+
+
+#: dnspython's `dns.message.MAX_CHAIN`: longer CNAME chains are an error (left to dnspython)
+MAX_CHAIN = 16
+
+
+def read_reply(data: bytes, qname: dns.name.Name, rdtype: int) -> Reply | None:
+    """The Reply for a NOERROR or NXDOMAIN answer of the common shape, CNAMEs followed in the
+    answer section as `Message.resolve_chaining` follows them; None for anything else (another
+    rcode, a chain too long, NXDOMAIN with an answer, an unusual message): the caller then
+    parses it with dnspython, which decides."""
+    qlabels = _labels(qname)
+    parsed = _parse(data, qlabels, rdtype)
+    if parsed is None:
+        return None
+    _, rcode, records = parsed
+    if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+        return None
+    rrsets: dict[tuple[tuple[bytes, ...], int], list[dns.rdata.Rdata]] = {}
+    for section, owner, rtype, _, rd in records:
+        if section == 1:
+            rrset = rrsets.setdefault((owner, rtype), [])
+            if rd not in rrset:  # an RRset is a set (dnspython drops repeats)
+                rrset.append(rd)
+    name, answer = qlabels, None
+    for _ in range(MAX_CHAIN):
+        answer = rrsets.get((name, rdtype))
+        if answer is not None or rdtype == dns.rdatatype.CNAME:
+            break
+        cname = rrsets.get((name, dns.rdatatype.CNAME))
+        if cname is None:
+            break
+        name = _labels(cname[0].target)  # type: ignore[attr-defined]
+    else:
+        return None  # the chain is too long
+    if rcode == dns.rcode.NXDOMAIN and answer is not None:
+        return None
+    cname = tuple(rrsets.get((qlabels, dns.rdatatype.CNAME), ()))
+    rdatas = tuple(answer) if answer is not None else None
+    return Reply(data, rcode, rdatas, cname, rcode == dns.rcode.NXDOMAIN)
 
 
 def _labels(qname: dns.name.Name) -> tuple[bytes, ...]:
     return tuple(label.lower() for label in qname.labels[:-1])
 
 
-def _read(data: bytes, qlabels: tuple[bytes, ...], rdtype: int) -> Read | None:
+Record = tuple[int, tuple[bytes, ...], int, int, dns.rdata.Rdata]  # section, owner, type, TTL, data
+
+
+def _parse(
+    data: bytes, qlabels: tuple[bytes, ...], rdtype: int
+) -> tuple[int, int, list[Record]] | None:
+    try:
+        return _records(data, qlabels, rdtype)
+    except (IndexError, struct.error, ValueError, dns.exception.DNSException):
+        return None
+
+
+def _records(
+    data: bytes, qlabels: tuple[bytes, ...], rdtype: int
+) -> tuple[int, int, list[Record]] | None:
+    """(flags, rcode, every record but the OPT) of a response of the common shape."""
     _, flags, qdcount, ancount, nscount, arcount = _HEADER.unpack_from(data, 0)
     if not flags & dns.flags.QR or flags & dns.flags.TC or (flags >> 11) & 0xF or qdcount != 1:
         return None
@@ -61,9 +145,7 @@ def _read(data: bytes, qlabels: tuple[bytes, ...], rdtype: int) -> Read | None:
     if owner != qlabels or qtype != rdtype or qclass != _IN:
         return None
     pos += 4
-    values: list[str] = []
-    ttl: int | None = None
-    soa: tuple[tuple[bytes, ...], int, int] | None = None
+    records: list[Record] = []
     ext_rcode, opt = 0, False
     for section, count in ((1, ancount), (2, nscount), (3, arcount)):
         for _ in range(count):
@@ -82,20 +164,11 @@ def _read(data: bytes, qlabels: tuple[bytes, ...], rdtype: int) -> Read | None:
             if rclass != _IN or rtype == _TSIG:
                 return None
             rd = dns.rdata.from_wire(rclass, rtype, data, pos, rdlen)
-            rttl = 0 if rttl > 0x7FFFFFFF else rttl
-            if section == 1 and rtype == rdtype and owner == qlabels:
-                values.append(rd.to_text())
-                ttl = rttl if ttl is None else min(ttl, rttl)
-            elif section == 2 and rtype == _SOA:
-                if soa is None:
-                    soa = (owner, rttl, rd.minimum)  # type: ignore[attr-defined]
-                elif owner == soa[0]:
-                    soa = (owner, min(soa[1], rttl), soa[2])
+            records.append((section, owner, rtype, 0 if rttl > 0x7FFFFFFF else rttl, rd))
             pos = end
     if pos != len(data):
         return None  # trailing junk
-    rcode = (flags & 0xF) | (ext_rcode << 4)
-    return Read(flags, rcode, ttl, tuple(values), (soa[1], soa[2]) if soa else None)
+    return flags, (flags & 0xF) | (ext_rcode << 4), records
 
 
 def _name(data: bytes, pos: int) -> tuple[int, tuple[bytes, ...]]:

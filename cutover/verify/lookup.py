@@ -35,7 +35,7 @@ import dns.resolver
 
 from ..addresses import parse_address
 from ..errors import ConfigError, ProviderError
-from . import exchange
+from . import exchange, fastwire
 from .exchange import EDNS_PAYLOAD
 from .wildcards import LABEL as WILDCARD_LABEL
 
@@ -101,6 +101,8 @@ class CachedResolver(dns.resolver.Resolver):
     ) -> dns.resolver.Answer:
         key = _key(qname, rdtype)
         hit = self.owner.answers.get(key)
+        if isinstance(hit, fastwire.Reply):  # read from the wire: the Answer, built now
+            hit = self.owner.answers[key] = _resolved(key, hit)
         if hit is None:
             self.owner.misses += 1
             try:
@@ -126,8 +128,9 @@ class Lookup:
             dns.nameserver.Do53Nameserver(host, port=port)
             for host, port in map(parse_address, addresses)
         ]
-        #: (name, type) -> the Answer (rrset None when the name has no such type) or the error
-        self.answers: dict[Key, dns.resolver.Answer | BaseException] = {}
+        #: (name, type) -> the Answer (rrset None when the name has no such type) or the error;
+        #: the prefetch's answers as `fastwire.Reply`, turned into an Answer when one is asked for
+        self.answers: dict[Key, fastwire.Reply | dns.resolver.Answer | BaseException] = {}
         self._memo: dict[Any, Any] = {}
         self.prefetched = 0  # questions asked concurrently ahead of the checks
         self.misses = 0  # questions the checks asked that the prefetch had not foreseen
@@ -225,10 +228,11 @@ class Lookup:
 
     async def _ask(
         self, key: Key, servers: list[tuple[str, int]]
-    ) -> dns.resolver.Answer | dns.exception.DNSException | None:
+    ) -> fastwire.Reply | dns.resolver.Answer | dns.exception.DNSException | None:
         """What `dns.asyncresolver` would answer (an Answer, rrset None when the name has no
         such type; NXDOMAIN or YXDOMAIN), through `exchange` (its per-query cost is what bounds
-        a run of 500 zones): the same query (RD, EDNS), the servers in order with TIMEOUT per
+        a run of 500 zones); a NOERROR or NXDOMAIN answer of the common shape as a
+        `fastwire.Reply` (the same content, read without building dnspython's objects): the same query (RD, EDNS), the servers in order with TIMEOUT per
         try and LIFETIME in all, a server dropped for an rcode other than NOERROR/NXDOMAIN/
         YXDOMAIN or a socket error, the backoff between rounds, TCP when truncated. None when no
         server answered."""
@@ -244,8 +248,12 @@ class Lookup:
                 if left <= 0:
                     return None
                 try:
-                    resp = await exchange.udp(text, rdtype, host, port, min(TIMEOUT, left),
-                                              recursive=True)  # fmt: skip
+                    data = await exchange.udp_wire(text, rdtype, host, port, min(TIMEOUT, left),
+                                                   recursive=True)  # fmt: skip
+                    reply = fastwire.read_reply(data, qname, rdtype)
+                    if reply is not None:
+                        return reply
+                    resp = exchange.parse(data, text, rdtype, True)
                     if resp.flags & dns.flags.TC:
                         resp = await exchange.tcp(text, rdtype, host, port, min(TIMEOUT, left),
                                                   recursive=True)  # fmt: skip
@@ -275,26 +283,35 @@ class Lookup:
                 backoff = min(backoff * 2, 2)
         return None
 
+    def _rdatas(self, key: Key) -> tuple[Any, ...] | None:
+        """The cached records at `key` (CNAMEs followed); None when there are none or the
+        answer is not cached."""
+        got = self.answers.get(key)
+        if isinstance(got, fastwire.Reply):
+            return got.rdatas
+        if isinstance(got, dns.resolver.Answer) and got.rrset is not None:
+            return tuple(got.rrset)
+        return None
+
     def _follow_ups(self, key: Key) -> set[Key]:
         name, rdtype = key
-        got = self.answers.get(key)
         if rdtype == dns.rdatatype.TXT and name.startswith(WILDCARD_LABEL + "."):
             # the wildcard probe: only where a wildcard answers does its parent matter
             # (`wildcards.check_wildcard_shadow`); its CNAME shows in this answer
-            answered = isinstance(got, dns.resolver.Answer) and got.rrset is not None
-            if answered or self._cname_from_cache(name):
+            if self._rdatas(key) or self._cname_from_cache(name):
                 return {_key(name.split(".", 1)[1], "TXT")}
             return set()
-        if not isinstance(got, dns.resolver.Answer) or got.rrset is None:
+        rdatas = self._rdatas(key)
+        if not rdatas:
             return set()
         out: set[Key] = set()
         if rdtype == dns.rdatatype.TXT:
-            for rd in got.rrset:
+            for rd in rdatas:
                 text = b"".join(rd.strings).decode("utf-8", errors="replace")
                 if text.lower().startswith("v=spf1 ") or text.lower() == "v=spf1":
                     out |= {_key(n, t) for n, t in spf_questions(text, name)}
         elif rdtype == dns.rdatatype.MX:
-            for rd in got.rrset:
+            for rd in rdatas:
                 if rd.exchange != dns.name.root:
                     out |= {_key(rd.exchange, "A"), _key(rd.exchange, "AAAA")}
         return out
@@ -308,6 +325,9 @@ class Lookup:
             derived = self._cname_from_cache(name)
             if derived is not None:
                 return derived
+        got = self.answers.get(_key(name, rtype))
+        if isinstance(got, fastwire.Reply):
+            return [rd.to_text() for rd in got.rdatas or ()]
         try:
             answer = self.resolver.resolve(name, rtype, raise_on_no_answer=False)
         except dns.resolver.NXDOMAIN:
@@ -326,6 +346,8 @@ class Lookup:
             return None
         for rtype in ("A", "TXT"):
             got = self.answers.get(_key(name, rtype))
+            if isinstance(got, fastwire.Reply):
+                return [rd.to_text() for rd in got.cname]
             if isinstance(got, dns.resolver.Answer):
                 response = got.response
             elif isinstance(got, dns.resolver.NXDOMAIN) and got.responses():
@@ -382,12 +404,10 @@ class Lookup:
                 if tname in seen:
                     continue
                 seen.add(tname)
-                got = self.answers.get((tname, int(dns.rdatatype.TXT)))
-                if isinstance(got, dns.resolver.Answer) and got.rrset is not None:
-                    for rd in got.rrset:
-                        value = b"".join(rd.strings).decode("utf-8", errors="replace")
-                        if value.lower().startswith("v=spf1"):
-                            stack.append(value)
+                for rd in self._rdatas((tname, int(dns.rdatatype.TXT))) or ():
+                    value = b"".join(rd.strings).decode("utf-8", errors="replace")
+                    if value.lower().startswith("v=spf1"):
+                        stack.append(value)
         dependent = dependent or _key(domain, "TXT")[0] in seen
         return dependent, frozenset(seen)
 
@@ -396,6 +416,15 @@ class Lookup:
         publishing the same record, unless its outcome can depend on the domain."""
         dependent, _ = self.spf_reach(text, domain)
         return self.once(("spf", text, _key(domain, "TXT")[0] if dependent else None), evaluate)
+
+
+def _resolved(key: Key, reply: fastwire.Reply) -> dns.resolver.Answer | dns.resolver.NXDOMAIN:
+    """The dnspython Answer (or NXDOMAIN) a Reply stands for, for libraries that want one."""
+    qname = exchange.name(key[0])
+    response = dns.message.from_wire(reply.data)
+    if reply.nxdomain:
+        return dns.resolver.NXDOMAIN(qnames=[qname], responses={qname: response})
+    return dns.resolver.Answer(qname, key[1], dns.rdataclass.IN, response)
 
 
 def spf_questions(text: str, domain: str) -> list[tuple[str, str]]:
