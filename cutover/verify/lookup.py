@@ -7,9 +7,10 @@ probe instead of as a hundred confusing findings.
 
 One `Lookup` serves a whole run: 500 zones moving to the same provider share the same
 `_spf.google.com` chain and often the same MX hosts, so every outside name is asked once. Before
-the checks run, `prefetch` asks every question they will ask, all at once through an async
-resolver with bounded concurrency, in waves (an SPF include's answer names the next includes),
-so a run costs a few round trips, not one per lookup. The checks then read the answers from the
+the checks run, `prefetch` asks every question they will ask, all at once with bounded
+concurrency (through `exchange`, answering as dnspython's resolver would), in waves (an SPF
+include's answer names the next includes), so a run costs a few round trips, not one per
+lookup. The checks then read the answers from the
 cache, synchronously, through `values` or through `resolver` (a dnspython resolver answering
 from the same cache, which checkdmarc is given). A question the prefetch did not foresee is
 asked then, synchronously, and cached too: a miss costs time, never a wrong answer.
