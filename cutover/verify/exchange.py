@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import struct
+import weakref
 from functools import lru_cache
 
 import dns.exception
@@ -141,7 +142,10 @@ class Channels:
         return ch
 
 
-_CHANNELS: dict[asyncio.AbstractEventLoop, Channels] = {}
+#: the channels of each running event loop (a loop's go when it is gone)
+_CHANNELS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Channels] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _channels() -> Channels:
@@ -149,8 +153,6 @@ def _channels() -> Channels:
     got = _CHANNELS.get(loop)
     if got is None:
         got = _CHANNELS[loop] = Channels()
-        for old in [lp for lp in _CHANNELS if lp.is_closed()]:
-            del _CHANNELS[old]
     return got
 
 
