@@ -446,7 +446,7 @@ def spf_questions(text: str, domain: str) -> list[tuple[str, str]]:
         arg = arg.split("/", 1)[0]
         target = arg or domain
         try:
-            dns.name.from_text(target)
+            exchange.name(target)  # parsed once per run, whatever asks
         except dns.exception.DNSException:
             continue
         if mech == "include" and arg:
