@@ -4,6 +4,7 @@ and hand anything of another shape back to dnspython (None)."""
 
 from __future__ import annotations
 
+import dns.exception
 import dns.flags
 import dns.message
 import dns.query
@@ -220,3 +221,19 @@ def test_what_dnspython_refuses_is_left_to_it():
     with pytest.raises(dns.message.AnswerForNXDOMAIN):
         _dnspython_view(data, "a.example.com.", "A")
     assert _lean_view(_chain("A", 2), "a.example.com.", "A") is None  # SERVFAIL: not a Reply
+
+
+def test_names_dnspython_rejects_are_left_to_it():
+    _, r = _response("example.com. 300 MX 10 mx.example.com.")
+    good = r.to_wire()
+    question_end = 12 + len(b"\x07example\x03com\x00") + 4
+    assert good[question_end : question_end + 2] == b"\xc0\x0c"  # the answer's owner: a pointer
+    too_long = b"".join(b"\x3f" + b"a" * 63 for _ in range(4)) + b"\x00"  # 257 bytes
+    data = good[:question_end] + too_long + good[question_end + 2 :]
+    with pytest.raises(dns.exception.DNSException):
+        dns.message.from_wire(data)
+    assert fastwire.read(data, exchange.name("example.com."), 15) is None
+    forward = good[:question_end] + b"\xc0\xff" + good[question_end + 2 :]  # a forward pointer
+    with pytest.raises(dns.exception.DNSException):
+        dns.message.from_wire(forward)
+    assert fastwire.read(forward, exchange.name("example.com."), 15) is None

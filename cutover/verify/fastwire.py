@@ -194,4 +194,6 @@ def _name(data: bytes, pos: int) -> tuple[int, tuple[bytes, ...]]:
             raise dns.exception.FormError("bad label")
         labels.append(data[pos + 1 : pos + 1 + n].lower())
         pos += 1 + n
+    if sum(len(label) + 1 for label in labels) + 1 > 255:
+        raise dns.exception.FormError("name too long")  # dnspython's NameTooLong
     return (after if after >= 0 else pos), tuple(labels)
