@@ -6,10 +6,14 @@ Asked of the embedded server serving the demo zones."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 import time
 
 import dns.exception
+import dns.message
 import dns.rdatatype
+import dns.rrset
 import pytest
 
 from cutover.dnsserver import DNSServer
@@ -84,3 +88,33 @@ def test_a_closed_port_is_refused_at_once_not_a_timeout():
     assert all(isinstance(r, ConnectionRefusedError) for r in results), results
     assert not any(isinstance(r, dns.exception.Timeout) for r in results)
     assert time.monotonic() - started < 2.5  # (refused, not the 3 s timeout)
+
+
+def test_an_answer_to_another_question_with_the_same_id_is_not_taken():
+    """A shared socket can meet a late answer to an earlier query that drew the same id: it is
+    dropped, and the query takes its own answer (whose name may come back in another case)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+
+    def serve() -> None:
+        wire, peer = sock.recvfrom(4096)
+        q = dns.message.from_wire(wire)
+        other = dns.message.make_response(dns.message.make_query("other.example.", "A"))
+        other.id = q.id
+        sock.sendto(other.to_wire(), peer)
+        mine = dns.message.make_response(dns.message.make_query("WWW.Example.COM.", "A"))
+        mine.id = q.id
+        mine.answer.append(dns.rrset.from_text("www.example.com.", 60, "IN", "A", "192.0.2.7"))
+        sock.sendto(mine.to_wire(), peer)
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        resp = asyncio.run(
+            exchange.udp("www.example.com.", "A", "127.0.0.1", port, 2.0, recursive=False)
+        )
+    finally:
+        thread.join(5)
+        sock.close()
+    assert [rd.to_text() for rd in resp.answer[0]] == ["192.0.2.7"]

@@ -1,15 +1,17 @@
 """One DNS question over UDP, asynchronously, at a small fraction of dnspython's per-query cost.
 
-Validate asks 14 questions per zone and lint about 11 more: at 500 zones the run is CPU-bound in
+Validate asks 14 questions per zone and lint about 8 more: at 500 zones the run is CPU-bound in
 the DNS client, and most of a `dns.asyncquery.udp` call is not the DNS: building the message
 and rendering it to wire (the same bytes for the same question every time), and a new socket with
-its asyncio transport per query. Here the query's wire form is built once per question (dnspython
-renders it; only the id changes per send), and queries to one server share a connected UDP
-socket (a `Channel`) that matches answers to queries by id and question, like
-`dns.asyncquery.udp` does. A channel serves at most `USES` queries before a new one (a new
-source port) takes over, so a run does not put all its queries behind one port. A closed port's
-ICMP "port unreachable" still fails the queries waiting on that channel at once
-(ConnectionRefusedError), as a connected socket per query did.
+its asyncio transport per query. Here the query's wire form is written once per question (only
+the id changes per send), and queries to one server share a connected UDP socket (a `Channel`)
+that matches answers to queries by id and question, like `dns.asyncquery.udp` does.
+
+The price: up to `USES` queries share a source port (then a fresh channel, a fresh port, takes
+over), so an off-path spoofer has the 16-bit id to guess for those instead of id and port; and
+an ICMP error on that socket fails the queries in flight on it (a closed port's "port
+unreachable" fails them at once, ConnectionRefusedError: UNREACHABLE, as a connected socket per
+query did).
 """
 
 from __future__ import annotations
@@ -67,7 +69,8 @@ class Channel(asyncio.DatagramProtocol):
 
     def __init__(self) -> None:
         self.transport: asyncio.DatagramTransport | None = None
-        self.pending: dict[int, asyncio.Future[bytes]] = {}
+        #: id -> (the question as sent: name lower-cased, type, class; the answer's future)
+        self.pending: dict[int, tuple[bytes, asyncio.Future[bytes]]] = {}
         self.uses = 0
         self.closed = False
 
@@ -75,18 +78,30 @@ class Channel(asyncio.DatagramProtocol):
         self.transport = transport
 
     def datagram_received(self, data: bytes, addr) -> None:
-        fut = self.pending.get(int.from_bytes(data[:2], "big")) if len(data) >= 12 else None
-        if fut is not None and not fut.done():
-            fut.set_result(data)
+        """The answer to the query with its id and question; anything else (a late answer to
+        an earlier query that had the same id, say) is dropped, as `dns.asyncquery.udp` drops
+        what is not a response to its query."""
+        got = self.pending.get(int.from_bytes(data[:2], "big")) if len(data) >= 12 else None
+        if got is None or got[1].done():
+            return
+        question, fut = got
+        if data[4:6] == b"\x00\x01":
+            end = 12 + len(question)
+            sent = data[12 : end - 4].lower() + data[end - 4 : end]
+            if sent != question:
+                return
+        elif data[4:6] != b"\x00\x00":
+            return  # (no question is allowed with some rcodes: `_answers` decides)
+        fut.set_result(data)
 
     def error_received(self, exc: Exception) -> None:
-        for fut in self.pending.values():
+        for _, fut in self.pending.values():
             if not fut.done():
                 fut.set_exception(exc)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        for fut in self.pending.values():
+        for _, fut in self.pending.values():
             if not fut.done():
                 fut.set_exception(exc or ConnectionResetError("the socket closed"))
 
@@ -175,7 +190,7 @@ async def udp_wire(
     qid = ch.new_id()
     loop = asyncio.get_running_loop()
     fut: asyncio.Future[bytes] = loop.create_future()
-    ch.pending[qid] = fut
+    ch.pending[qid] = (_question(qname, rtype, recursive), fut)
     timer = loop.call_later(timeout, _expire, fut)
     try:
         assert ch.transport is not None
@@ -184,6 +199,14 @@ async def udp_wire(
     finally:
         timer.cancel()
         ch.release(qid)
+
+
+@lru_cache(maxsize=65536)
+def _question(qname: str, rtype: str | int, recursive: bool) -> bytes:
+    """The question section as sent, its name lower-cased (an answer may change the case)."""
+    qn, _, wire = query(qname, rtype, recursive)
+    end = 12 + len(qn.to_wire())
+    return wire[12:end].lower() + wire[end : end + 4]
 
 
 def parse(data: bytes, qname: str, rtype: str | int, recursive: bool) -> dns.message.Message:
