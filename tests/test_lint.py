@@ -229,6 +229,23 @@ def test_mx_at_an_ip_and_at_a_cname(lookup):
     assert codes("10 nothere.chain.example.") == ["MX_UNRESOLVABLE"]
 
 
+def test_mx_checks_read_the_prefetched_answers_alike(lint_dns):
+    """The prefetch keeps answers as read from the wire (`fastwire.Reply`): the CNAME at an MX
+    host comes from its A answer, NXDOMAIN is no address, and no check asks again."""
+    lookup = Lookup([lint_dns.address])
+    hosts = ["mxalias.chain.example.", "smtp.google.com.", "nothere.chain.example."]
+    lookup.prefetch((h, t) for h in hosts for t in ("A", "AAAA"))  # as policy.questions asks
+
+    def codes(*values: str) -> list[str]:
+        mx = RRset("example.com.", "MX", 300, values)
+        return [f.code for f in check_mx("example.com", mx, lookup, stage="cutover", profile_mx=[])]
+
+    assert codes("10 mxalias.chain.example.") == ["MX_CNAME_TARGET"]
+    assert codes("1 smtp.google.com.") == []
+    assert codes("10 nothere.chain.example.") == ["MX_UNRESOLVABLE"]
+    assert lookup.misses == 0 and lookup.prefetched == 6
+
+
 def test_every_finding_code_is_documented():
     from cutover.verify.findings import CODES
 

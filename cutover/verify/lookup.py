@@ -7,9 +7,10 @@ probe instead of as a hundred confusing findings.
 
 One `Lookup` serves a whole run: 500 zones moving to the same provider share the same
 `_spf.google.com` chain and often the same MX hosts, so every outside name is asked once. Before
-the checks run, `prefetch` asks every question they will ask, all at once through an async
-resolver with bounded concurrency, in waves (an SPF include's answer names the next includes),
-so a run costs a few round trips, not one per lookup. The checks then read the answers from the
+the checks run, `prefetch` asks every question they will ask, all at once with bounded
+concurrency (through `exchange`, answering as dnspython's resolver would), in waves (an SPF
+include's answer names the next includes), so a run costs a few round trips, not one per
+lookup. The checks then read the answers from the
 cache, synchronously, through `values` or through `resolver` (a dnspython resolver answering
 from the same cache, which checkdmarc is given). A question the prefetch did not foresee is
 asked then, synchronously, and cached too: a miss costs time, never a wrong answer.
@@ -22,19 +23,22 @@ from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any, TypeVar
 
-import dns.asyncresolver
 import dns.exception
+import dns.flags
 import dns.message
 import dns.name
 import dns.nameserver
 import dns.query
+import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 import dns.resolver
 
 from ..addresses import parse_address
 from ..errors import ConfigError, ProviderError
-from .dnsquery import EDNS_PAYLOAD
+from . import exchange, fastwire
+from .exchange import EDNS_PAYLOAD
+from .wildcards import LABEL as WILDCARD_LABEL
 
 #: questions in flight at once (each is one UDP query to the lint resolver, retried on timeout)
 CONCURRENCY = 256
@@ -98,6 +102,8 @@ class CachedResolver(dns.resolver.Resolver):
     ) -> dns.resolver.Answer:
         key = _key(qname, rdtype)
         hit = self.owner.answers.get(key)
+        if isinstance(hit, fastwire.Reply):  # read from the wire: the Answer, built now
+            hit = self.owner.answers[key] = _resolved(key, hit)
         if hit is None:
             self.owner.misses += 1
             try:
@@ -123,8 +129,9 @@ class Lookup:
             dns.nameserver.Do53Nameserver(host, port=port)
             for host, port in map(parse_address, addresses)
         ]
-        #: (name, type) -> the Answer (rrset None when the name has no such type) or the error
-        self.answers: dict[Key, dns.resolver.Answer | BaseException] = {}
+        #: (name, type) -> the Answer (rrset None when the name has no such type) or the error;
+        #: the prefetch's answers as `fastwire.Reply`, turned into an Answer when one is asked for
+        self.answers: dict[Key, fastwire.Reply | dns.resolver.Answer | BaseException] = {}
         self._memo: dict[Any, Any] = {}
         self.prefetched = 0  # questions asked concurrently ahead of the checks
         self.misses = 0  # questions the checks asked that the prefetch had not foreseen
@@ -190,19 +197,14 @@ class Lookup:
             await self._prefetch(todo)
 
     async def _prefetch(self, todo: set[Key]) -> None:
-        resolver = dns.asyncresolver.Resolver(configure=not self.nameservers)
-        self._configure(resolver)
         sem = asyncio.Semaphore(CONCURRENCY)
+        servers = self._servers()
 
         async def one(key: Key) -> None:
             async with sem:
-                try:
-                    got: Any = await resolver.resolve(key[0], key[1], raise_on_no_answer=False)
-                except (dns.resolver.NXDOMAIN, dns.resolver.YXDOMAIN) as exc:
-                    got = exc  # an answer: the name does not exist
-                except Exception:  # noqa: BLE001 - timeout, SERVFAIL, refused, a socket error:
-                    return  # not cached, so a check that needs it asks once more, alone
-            self.answers[key] = got
+                got = await self._ask(key, servers)
+            if got is not None:  # a timeout, SERVFAIL, refused, a socket error is not cached,
+                self.answers[key] = got  # so a check that needs it asks once more, alone
 
         for _ in range(MAX_WAVES):
             if not todo:
@@ -215,19 +217,102 @@ class Lookup:
                 follow |= self._follow_ups(key)
             todo = follow - self.answers.keys()
 
+    def _servers(self) -> list[tuple[str, int]]:
+        """(host, port) of each resolver: the lint resolvers, or the system's."""
+        out = []
+        for ns in self.resolver.nameservers:
+            if isinstance(ns, str):
+                out.append((ns, self.resolver.port))
+            elif isinstance(ns, dns.nameserver.Do53Nameserver):
+                out.append((ns.address, ns.port))
+        return out
+
+    async def _ask(
+        self, key: Key, servers: list[tuple[str, int]]
+    ) -> fastwire.Reply | dns.resolver.Answer | dns.exception.DNSException | None:
+        """What `dns.asyncresolver` would answer (an Answer, rrset None when the name has no
+        such type; NXDOMAIN or YXDOMAIN), through `exchange` (its per-query cost is what bounds
+        a run of 500 zones); a NOERROR or NXDOMAIN answer of the common shape as a
+        `fastwire.Reply` (the same content, read without building dnspython's objects): the same query (RD, EDNS), the servers in order with TIMEOUT per
+        try and LIFETIME in all, a server dropped for an rcode other than NOERROR/NXDOMAIN/
+        YXDOMAIN or a socket error, the backoff between rounds, TCP when truncated. None when no
+        server answered."""
+        text, rdtype = key
+        qname = exchange.name(text)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LIFETIME
+        servers = list(servers)
+        backoff = 0.1
+        while servers:
+            for host, port in list(servers):
+                left = deadline - loop.time()
+                if left <= 0:
+                    return None
+                try:
+                    data = await exchange.udp_wire(text, rdtype, host, port, min(TIMEOUT, left),
+                                                   recursive=True)  # fmt: skip
+                    reply = fastwire.read_reply(data, qname, rdtype)
+                    if reply is not None:
+                        return reply
+                    resp = exchange.parse(data, text, rdtype, True)
+                    if resp.flags & dns.flags.TC:
+                        resp = await exchange.tcp(text, rdtype, host, port, min(TIMEOUT, left),
+                                                  recursive=True)  # fmt: skip
+                except (dns.exception.FormError, EOFError, OSError, NotImplementedError):
+                    servers.remove((host, port))  # this server is no good
+                    continue
+                except dns.exception.DNSException:  # a timeout, an answer to something else
+                    continue
+                rcode = resp.rcode()
+                try:
+                    if rcode == dns.rcode.NOERROR:
+                        return dns.resolver.Answer(
+                            qname, rdtype, dns.rdataclass.IN, resp, host, port
+                        )
+                    if rcode == dns.rcode.NXDOMAIN:
+                        dns.resolver.Answer(qname, dns.rdatatype.ANY, dns.rdataclass.IN, resp)
+                        return dns.resolver.NXDOMAIN(qnames=[qname], responses={qname: resp})
+                except dns.exception.DNSException:  # a broken CNAME chain
+                    servers.remove((host, port))
+                    continue
+                if rcode == dns.rcode.YXDOMAIN:
+                    return dns.resolver.YXDOMAIN()
+                servers.remove((host, port))  # SERVFAIL, REFUSED, ...
+            left = deadline - loop.time()
+            if servers and left > 0:
+                await asyncio.sleep(min(backoff, left))
+                backoff = min(backoff * 2, 2)
+        return None
+
+    def _rdatas(self, key: Key) -> tuple[Any, ...] | None:
+        """The cached records at `key` (CNAMEs followed); None when there are none or the
+        answer is not cached."""
+        got = self.answers.get(key)
+        if isinstance(got, fastwire.Reply):
+            return got.rdatas
+        if isinstance(got, dns.resolver.Answer) and got.rrset is not None:
+            return tuple(got.rrset)
+        return None
+
     def _follow_ups(self, key: Key) -> set[Key]:
         name, rdtype = key
-        got = self.answers.get(key)
-        if not isinstance(got, dns.resolver.Answer) or got.rrset is None:
+        if rdtype == dns.rdatatype.TXT and name.startswith(WILDCARD_LABEL + "."):
+            # the wildcard probe: only where a wildcard answers does its parent matter
+            # (`wildcards.check_wildcard_shadow`); its CNAME shows in this answer
+            if self._rdatas(key) or self._cname_from_cache(name):
+                return {_key(name.split(".", 1)[1], "TXT")}
+            return set()
+        rdatas = self._rdatas(key)
+        if not rdatas:
             return set()
         out: set[Key] = set()
         if rdtype == dns.rdatatype.TXT:
-            for rd in got.rrset:
+            for rd in rdatas:
                 text = b"".join(rd.strings).decode("utf-8", errors="replace")
                 if text.lower().startswith("v=spf1 ") or text.lower() == "v=spf1":
                     out |= {_key(n, t) for n, t in spf_questions(text, name)}
         elif rdtype == dns.rdatatype.MX:
-            for rd in got.rrset:
+            for rd in rdatas:
                 if rd.exchange != dns.name.root:
                     out |= {_key(rd.exchange, "A"), _key(rd.exchange, "AAAA")}
         return out
@@ -238,9 +323,12 @@ class Lookup:
         """Presentation values at name/type, CNAMEs followed; [] when it does not exist; None when the lookup
         failed (timeout, SERVFAIL), which callers report instead of guessing."""
         if rtype.upper() == "CNAME":
-            derived = self._cname_from_address(name)
+            derived = self._cname_from_cache(name)
             if derived is not None:
                 return derived
+        got = self.answers.get(_key(name, rtype))
+        if isinstance(got, fastwire.Reply):
+            return [rd.to_text() for rd in got.rdatas or ()]
         try:
             answer = self.resolver.resolve(name, rtype, raise_on_no_answer=False)
         except dns.resolver.NXDOMAIN:
@@ -250,22 +338,29 @@ class Lookup:
         # a CNAME chain is followed, as receivers do (DKIM selectors are often CNAMEs)
         return [rd.to_text() for rd in answer.rrset] if answer.rrset is not None else []
 
-    def _cname_from_address(self, name: str) -> list[str] | None:
-        """The CNAME at `name` as the cached A answer shows it, without asking again: a name
-        with a CNAME has nothing else (RFC 1034 §3.6.2), so the A answer starts with the CNAME
-        exactly when there is one. None when there is no usable A answer to read it from."""
+    def _cname_from_cache(self, name: str) -> list[str] | None:
+        """The CNAME at `name` as a cached A or TXT answer shows it, without asking again: a
+        name with a CNAME has nothing else (RFC 1034 §3.6.2), so an answer about the name
+        starts with the CNAME exactly when there is one (also when its target does not exist:
+        NXDOMAIN with the CNAME). None when no such answer is cached."""
         if _key(name, "CNAME") in self.answers:
             return None
-        got = self.answers.get(_key(name, "A"))
-        if isinstance(got, dns.resolver.NXDOMAIN):
+        for rtype in ("A", "TXT"):
+            got = self.answers.get(_key(name, rtype))
+            if isinstance(got, fastwire.Reply):
+                return [rd.to_text() for rd in got.cname]
+            if isinstance(got, dns.resolver.Answer):
+                response = got.response
+            elif isinstance(got, dns.resolver.NXDOMAIN) and got.responses():
+                response = next(iter(got.responses().values()))
+            else:
+                continue
+            qname = exchange.name(name)
+            for rrset in response.answer:
+                if rrset.rdtype == dns.rdatatype.CNAME and rrset.name == qname:
+                    return [rd.to_text() for rd in rrset]
             return []
-        if not isinstance(got, dns.resolver.Answer):
-            return None
-        qname = dns.name.from_text(name)
-        for rrset in got.response.answer:
-            if rrset.rdtype == dns.rdatatype.CNAME and rrset.name == qname:
-                return [rd.to_text() for rd in rrset]
-        return []
+        return None
 
     def once(self, key: Any, compute: Callable[[], T]) -> T:
         """`compute()` once per run for `key` (its result, or the exception it raised again):
@@ -310,12 +405,10 @@ class Lookup:
                 if tname in seen:
                     continue
                 seen.add(tname)
-                got = self.answers.get((tname, int(dns.rdatatype.TXT)))
-                if isinstance(got, dns.resolver.Answer) and got.rrset is not None:
-                    for rd in got.rrset:
-                        value = b"".join(rd.strings).decode("utf-8", errors="replace")
-                        if value.lower().startswith("v=spf1"):
-                            stack.append(value)
+                for rd in self._rdatas((tname, int(dns.rdatatype.TXT))) or ():
+                    value = b"".join(rd.strings).decode("utf-8", errors="replace")
+                    if value.lower().startswith("v=spf1"):
+                        stack.append(value)
         dependent = dependent or _key(domain, "TXT")[0] in seen
         return dependent, frozenset(seen)
 
@@ -324,6 +417,15 @@ class Lookup:
         publishing the same record, unless its outcome can depend on the domain."""
         dependent, _ = self.spf_reach(text, domain)
         return self.once(("spf", text, _key(domain, "TXT")[0] if dependent else None), evaluate)
+
+
+def _resolved(key: Key, reply: fastwire.Reply) -> dns.resolver.Answer | dns.resolver.NXDOMAIN:
+    """The dnspython Answer (or NXDOMAIN) a Reply stands for, for libraries that want one."""
+    qname = exchange.name(key[0])
+    response = dns.message.from_wire(reply.data)
+    if reply.nxdomain:
+        return dns.resolver.NXDOMAIN(qnames=[qname], responses={qname: response})
+    return dns.resolver.Answer(qname, key[1], dns.rdataclass.IN, response)
 
 
 def spf_questions(text: str, domain: str) -> list[tuple[str, str]]:
@@ -344,7 +446,7 @@ def spf_questions(text: str, domain: str) -> list[tuple[str, str]]:
         arg = arg.split("/", 1)[0]
         target = arg or domain
         try:
-            dns.name.from_text(target)
+            exchange.name(target)  # parsed once per run, whatever asks
         except dns.exception.DNSException:
             continue
         if mech == "include" and arg:
