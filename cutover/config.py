@@ -8,7 +8,6 @@ reading it is often in the middle of a change window. Unknown keys are errors: a
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,8 @@ import yaml
 from . import fastyaml
 from .addresses import parse_address
 from .errors import ConfigError
+from .mtasts.settings import MtaSts, parse_mta_sts
+from .probe.settings import Probe, parse_probe
 from .profiles import available_profiles
 from .records import fqdn
 from .state.base import PLAIN_ENV
@@ -26,16 +27,9 @@ STATE_OPTIONS: dict[str, set[str]] = {"local": {"directory"}, "s3": {"bucket", "
 DMARC_POLICIES = ("none", "quarantine", "reject")
 TOP_KEYS = {
     "provider", "state", "migration", "ttl", "dmarc", "defaults", "domains", "validation", "lint",
-    "probe",
-}  # fmt: skip
-PROBE_KEYS = {
-    "recipients", "sender", "port", "require", "timeout", "in_validate", "ca_file", "hosts",
+    "probe", "mta_sts",
 }  # fmt: skip
 DOMAIN_KEYS = {"from", "to", "senders", "zone_id"}
-TOP_KEYS.add("mta_sts")
-MTA_STS_KEYS = {"domains", "publish", "fetch"}
-MTA_STS_S3_KEYS = {"bucket", "key_prefix", "region", "endpoint_url"}
-MTA_STS_FETCH_KEYS = {"connect", "ca_file", "timeout", "wait"}
 
 
 @dataclass
@@ -72,49 +66,6 @@ class Validation:
     resolvers: list[str] = field(default_factory=list)
     require_resolvers: bool = False
     timeout: int = 600
-
-
-@dataclass
-class Probe:
-    """The SMTP probe (cutover/probe/): who it asks for, and whether the cutover waits on it.
-
-    `recipients` maps a domain to its probe addresses; a domain not in it gets `defaults`. An
-    entry without `@` is a local part of the domain (postmaster by default: RFC 5321 requires
-    every domain to accept it). `hosts` maps an MX host to loopback `host:port` addresses (or
-    `embedded`, the demo's stand-in) in place of its A/AAAA: only the demo and tests use it."""
-
-    recipients: dict[str, list[str]] = field(default_factory=dict)
-    defaults: list[str] = field(default_factory=lambda: ["postmaster"])
-    sender: str = ""
-    port: int = 25
-    require: bool = False
-    timeout: int = 10
-    in_validate: bool = False
-    ca_file: Path | None = None
-    hosts: dict[str, list[str]] = field(default_factory=dict)
-
-    def recipients_for(self, domain: str) -> list[str]:
-        entries = self.recipients.get(domain, self.defaults)
-        return [e if "@" in e else f"{e}@{domain}" for e in entries]
-
-
-@dataclass
-class MtaSts:
-    """`mta_sts`: the domains whose policy file the stages manage, where it is published
-    (`publish`: "directory" or "s3", with its options), and how the served one is fetched."""
-
-    domains: list[str]
-    publish: str
-    publish_options: dict[str, Any]
-    connect: str | None = None
-    ca_file: str | None = None
-    timeout: int = 10
-    #: seconds a stage waits for the web server to serve a newly published policy before the
-    #: zone write changes the `_mta-sts` id (0: trust the publish target's read-back alone)
-    wait: int = 60
-
-    def manages(self, domain: str) -> bool:
-        return domain.rstrip(".").lower() in self.domains
 
 
 @dataclass
@@ -323,57 +274,6 @@ def parse_validation(c: _Checker, data: dict) -> Validation:
     )
 
 
-def parse_mta_sts(c: _Checker, data: dict, known: list[str] | None) -> MtaSts | None:
-    """The `mta_sts` section (None without one). `known`: the file's domains, which
-    `mta_sts.domains` must name (None when a rollback reads only the write settings)."""
-    if data.get("mta_sts") is None:
-        return None
-    sts = c.mapping(data["mta_sts"], "mta_sts", MTA_STS_KEYS)
-    if "domains" in sts:
-        domains = [
-            fqdn(d).rstrip(".").lower() for d in c.strings(sts["domains"], "mta_sts.domains")
-        ]
-    else:
-        domains = list(known or [])
-    for i, d in enumerate(domains):
-        if known is not None and d not in known:
-            raise c.fail(f"mta_sts.domains[{i}]", f"{d} is not a domain of this file")
-    pub = c.mapping(sts.get("publish"), "mta_sts.publish", {"directory", "s3"})
-    if len(pub) != 1:
-        raise c.fail("mta_sts.publish", "needs exactly one of directory: PATH or s3: {bucket: ...}")
-    kind = next(iter(pub))
-    if kind == "directory":
-        if not isinstance(pub["directory"], str) or not pub["directory"]:
-            raise c.fail("mta_sts.publish.directory", f"must be a path, got {pub['directory']!r}")
-        options: dict[str, Any] = {"directory": pub["directory"]}
-    else:
-        options = dict(c.mapping(pub["s3"], "mta_sts.publish.s3", MTA_STS_S3_KEYS))
-        for key, value in options.items():
-            if not isinstance(value, str):
-                raise c.fail(f"mta_sts.publish.s3.{key}", f"must be a string, got {value!r}")
-        if not options.get("bucket"):
-            raise c.fail("mta_sts.publish.s3.bucket", "is required")
-    fetch = c.mapping(sts.get("fetch"), "mta_sts.fetch", MTA_STS_FETCH_KEYS)
-    connect = fetch.get("connect")
-    if connect is not None:
-        try:
-            parse_address(str(connect), 443)
-        except ValueError as exc:
-            raise c.fail("mta_sts.fetch.connect", str(exc)) from exc
-    ca_file = fetch.get("ca_file")
-    if ca_file is not None and not isinstance(ca_file, str):
-        raise c.fail("mta_sts.fetch.ca_file", f"must be a path, got {ca_file!r}")
-    return MtaSts(
-        domains=domains,
-        publish=kind,
-        publish_options=options,
-        connect=connect,
-        ca_file=ca_file,
-        timeout=c.integer(fetch.get("timeout", 10), "mta_sts.fetch.timeout", 1, 300),
-        wait=c.integer(fetch.get("wait", 60), "mta_sts.fetch.wait", 0, 3600),
-    )
-
-
 def parse_environment(name: str, path: Path, root: Path, data: Any) -> Environment:
     c = _Checker(path)
     data = c.mapping(data, "", TOP_KEYS)
@@ -451,64 +351,3 @@ def _parse_domain(c: _Checker, dname: Any, dval: Any, defaults: dict) -> Domain:
         senders=senders,
         zone_id=dval.get("zone_id"),
     )
-
-
-def parse_probe(c: _Checker, data: dict, root: Path, domains: list[str]) -> Probe:
-    """The `probe:` section; every error is one line naming the key."""
-    raw = c.mapping(data.get("probe"), "probe", PROBE_KEYS)
-    probe = Probe()
-    given = raw.get("recipients")
-    if isinstance(given, list):
-        probe.defaults = _mailboxes(c, given, "probe.recipients")
-    elif given is not None:
-        for dname, entries in c.mapping(given, "probe.recipients").items():
-            key = f"probe.recipients.{dname}"
-            name = fqdn(str(dname)).rstrip(".")
-            if name not in domains:
-                raise c.fail(key, f"not a domain of this environment ({', '.join(domains)})")
-            probe.recipients[name] = _mailboxes(c, entries, key)
-    sender = raw.get("sender", "")
-    if not isinstance(sender, str) or (sender and not _MAILBOX.fullmatch(sender)):
-        raise c.fail("probe.sender", f"must be an address like probe@example.com or '', got {sender!r}")  # fmt: skip
-    probe.sender = sender
-    probe.port = c.integer(raw.get("port", 25), "probe.port", 1, 65535)
-    probe.timeout = c.integer(raw.get("timeout", 10), "probe.timeout", 1, 300)
-    for flag in ("require", "in_validate"):
-        value = raw.get(flag, False)
-        if not isinstance(value, bool):
-            raise c.fail(f"probe.{flag}", f"must be true or false, got {value!r}")
-        setattr(probe, flag, value)
-    if raw.get("ca_file") is not None:
-        ca = root / str(raw["ca_file"])
-        if not ca.is_file():
-            raise c.fail("probe.ca_file", f"no file {ca}")
-        probe.ca_file = ca
-    for host, given in c.mapping(raw.get("hosts"), "probe.hosts").items():
-        key = f"probe.hosts.{host}"
-        targets = given if isinstance(given, list) else [given]
-        for target in targets:
-            if target != "embedded" and not _loopback(str(target)):
-                raise c.fail(key, f"must be `embedded` or loopback host:port addresses (tests and the demo only), got {target!r}")  # fmt: skip
-        probe.hosts[fqdn(str(host)).rstrip(".").lower()] = [str(t) for t in targets]
-    return probe
-
-
-_MAILBOX = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
-
-
-def _mailboxes(c: _Checker, value: Any, key: str) -> list[str]:
-    entries = c.strings(value, key)
-    for i, entry in enumerate(entries):
-        if not entry or ("@" in entry and not _MAILBOX.fullmatch(entry)) or " " in entry:
-            raise c.fail(f"{key}[{i}]", f"{entry!r} is not an address or a local part")
-    return entries
-
-
-def _loopback(text: str) -> bool:
-    import ipaddress
-
-    try:
-        host, _port = parse_address(text, default_port=0)
-        return _port > 0 and ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
