@@ -78,9 +78,13 @@ class StandIn:
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.close()
-            done = asyncio.run_coroutine_threadsafe(self._server.wait_closed(), self._loop)
-            done.result(10)
+            server = self._server
+
+            async def close() -> None:  # in the loop's thread: asyncio's Server is not thread-safe
+                server.close()
+                await server.wait_closed()
+
+            asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
             self._server = None
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
