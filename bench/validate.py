@@ -19,7 +19,7 @@ way, and every tool is pointed at the relays.
     python bench/validate.py                  # 50 and 500 zones, 0 and 30 ms
     python bench/validate.py --zones 50,500,2000   # sequential and checkdmarc extrapolated > 500
     python bench/validate.py --zones 50 --rtt-ms 30 --no-write
-    python bench/validate.py --quick          # the CI guard: >= 10x the sequential loop
+    python bench/validate.py --quick          # the CI guard: >= 15x the sequential loop
 """
 
 from __future__ import annotations
@@ -562,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true",
                     help="the CI guard: 50 zones at 20 ms, validate vs the sequential loop; "
                     "exit 1 when validate is not --min-ratio times faster")  # fmt: skip
-    ap.add_argument("--min-ratio", type=float, default=10.0)
+    ap.add_argument("--min-ratio", type=float, default=15.0)
     args = ap.parse_args(argv)
     if args.quick:
         args.zones, args.rtt_ms, args.tools, args.no_write = "50", "20", "validate,sequential", True
@@ -629,16 +629,20 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Measured {time.strftime('%Y-%m-%d %H:%M %Z')} at commit {commit()} with `{command}` "
         f"(the project's venv, from the repository root; {minutes:.0f} minutes). Load average "
-        f"(1 min) {load[0]:.1f} at the start and {os.getloadavg()[0]:.1f} at the end on 2 cores: "
-        "other sessions were running tests on this machine, so wall times are noisy; ratios "
-        "measured side by side in one run are what the CI guard uses.",
+        f"(1 min) {load[0]:.1f} at the start and {os.getloadavg()[0]:.1f} at the end on 2 cores"
+        + (
+            ": other work shared the machine, so wall times are noisy; ratios measured side by "
+            "side in one run are what the CI guard uses."
+            if max(load[0], os.getloadavg()[0]) > 1.0
+            else " (nothing else running)."
+        ),
         "",
         *table(rows),
         "",
         "Bound (issue 15: validate within 3x of the raw async query bound, and at least 50x the "
         "sequential loop at 500 zones / 30 ms):",
         "",
-        *bounds(rows),
+        *(bounds(rows) or ["- not computed: the bound needs the raw async rows at 0 ms added RTT"]),
         "",
         "Setup: each zone is `dNNNN.test` moving from Google Workspace to Microsoft 365, at the "
         f"`{STAGE}` stage: {_per_zone(rows)} expected RRsets per zone (apex MX, apex TXT, "
