@@ -248,3 +248,26 @@ def test_the_id_changes_only_once_the_web_server_serves_the_new_file(project, cl
     r = cli("prepare", "--env", "demo", "--yes")
     assert r.returncode == 0, r.stderr
     assert served_txt(project, "_mta-sts.example.com") == [f"v=STSv1; id={policy_id(read(policy))}"]
+
+
+def test_a_rerun_after_the_web_server_refusal_still_waits_for_it(project, cli, sts):
+    """The run that published the file and was refused (not served yet) is run again: the file
+    is already published, so nothing is left to publish, but the id must still wait until the
+    web server serves the file (a sender would cache yesterday's file under the new id)."""
+    srv, policy = sts
+    path = project / "environments" / "demo.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["mta_sts"]["fetch"]["wait"] = 1  # seconds; the default is 60
+    path.write_text(yaml.safe_dump(data))
+    before = zone_state(project, "example.com")
+    srv.stale["example.com"] = ORIGINAL
+    assert cli("prepare", "--env", "demo", "--yes").returncode == 1
+    r = cli("prepare", "--env", "demo", "--yes")  # the web server still serves the old file
+    assert r.returncode == 1, r.stderr
+    assert "MTA-STS policy of example.com not served yet" in r.stderr
+    assert zone_state(project, "example.com") == before
+    assert served_txt(project, "_mta-sts.example.com") == [OLD_ID]
+    del srv.stale["example.com"]
+    r = cli("prepare", "--env", "demo", "--yes")
+    assert r.returncode == 0, r.stderr
+    assert served_txt(project, "_mta-sts.example.com") == [f"v=STSv1; id={policy_id(read(policy))}"]
