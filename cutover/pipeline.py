@@ -67,7 +67,7 @@ class Outcome:
 
     @property
     def changed(self) -> bool:
-        return bool(self.applied)
+        return bool(self.applied or self.published)  # a policy file put back is a change too
 
 
 @dataclass

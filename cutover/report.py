@@ -163,6 +163,14 @@ def print_json(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def _conflict_doc(c) -> dict[str, Any]:
+    """An RRset left alone by a rollback, or an MTA-STS policy file (no RRset key: where it is
+    published instead)."""
+    if not hasattr(c, "key"):  # mtasts.lifecycle.PolicyConflict
+        return {"zone": c.zone, "location": c.location, "message": c.line()}
+    return {"zone": c.zone, "name": c.key[0], "type": c.key[1], "message": c.line()}
+
+
 def outcome_doc(outcome) -> dict[str, Any]:
     return {
         "ok": not outcome.conflicts,
@@ -172,10 +180,7 @@ def outcome_doc(outcome) -> dict[str, Any]:
         "snapshot": outcome.snapshot,
         "message": outcome.message,
         "run": outcome.run,
-        "conflicts": [
-            {"zone": c.zone, "name": c.key[0], "type": c.key[1], "message": c.line()}
-            for c in outcome.conflicts
-        ],
+        "conflicts": [_conflict_doc(c) for c in outcome.conflicts],
         "plans": [p.to_dict() for p in outcome.plans],
         "findings": [f.to_dict() for f in outcome.findings],
         **({"probe": outcome.probe} if getattr(outcome, "probe", None) is not None else {}),

@@ -43,8 +43,6 @@ def build_plans(
     stage = get_stage(stage)
     renders = [render_domain(env, d) for d in env.domains]
     sts = _policies(env, stage, renders)
-    if policies is not None:
-        policies += sts.changes
     wanted = [
         (fqdn(r.domain.name), wants(env, r, stage) + sts.wants.get(r.domain.name, []))
         for r in renders
@@ -54,6 +52,9 @@ def build_plans(
         current = provider.read(zone, managed_names(ws))
         sts.check_announced(zone, current)
         plans.append(diff(zone, ws, current, stage.name))
+        sts.confirm_announced(plans[-1])  # an id change waits for the served file, every run
+    if policies is not None:
+        policies += sts.changes
     return plans
 
 

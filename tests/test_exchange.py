@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-import time
 
 import dns.exception
 import dns.message
@@ -83,11 +82,11 @@ def test_a_closed_port_is_refused_at_once_not_a_timeout():
             return_exceptions=True,
         )
 
-    started = time.monotonic()
     results = asyncio.run(main())
+    # ConnectionRefusedError comes only from the ICMP error, never from the 3 s timer (a
+    # wall-clock bound here would be a timed test, flaky on a loaded machine)
     assert all(isinstance(r, ConnectionRefusedError) for r in results), results
     assert not any(isinstance(r, dns.exception.Timeout) for r in results)
-    assert time.monotonic() - started < 2.5  # (refused, not the 3 s timeout)
 
 
 def test_an_answer_to_another_question_with_the_same_id_is_not_taken():

@@ -248,3 +248,60 @@ def test_the_id_changes_only_once_the_web_server_serves_the_new_file(project, cl
     r = cli("prepare", "--env", "demo", "--yes")
     assert r.returncode == 0, r.stderr
     assert served_txt(project, "_mta-sts.example.com") == [f"v=STSv1; id={policy_id(read(policy))}"]
+
+
+def test_a_rerun_after_the_web_server_refusal_still_waits_for_it(project, cli, sts):
+    """The run that published the file and was refused (not served yet) is run again: the file
+    is already published, so nothing is left to publish, but the id must still wait until the
+    web server serves the file (a sender would cache yesterday's file under the new id)."""
+    srv, policy = sts
+    path = project / "environments" / "demo.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["mta_sts"]["fetch"]["wait"] = 1  # seconds; the default is 60
+    path.write_text(yaml.safe_dump(data))
+    before = zone_state(project, "example.com")
+    srv.stale["example.com"] = ORIGINAL
+    assert cli("prepare", "--env", "demo", "--yes").returncode == 1
+    r = cli("prepare", "--env", "demo", "--yes")  # the web server still serves the old file
+    assert r.returncode == 1, r.stderr
+    assert "MTA-STS policy of example.com not served yet" in r.stderr
+    assert zone_state(project, "example.com") == before
+    assert served_txt(project, "_mta-sts.example.com") == [OLD_ID]
+    del srv.stale["example.com"]
+    r = cli("prepare", "--env", "demo", "--yes")
+    assert r.returncode == 0, r.stderr
+    assert served_txt(project, "_mta-sts.example.com") == [f"v=STSv1; id={policy_id(read(policy))}"]
+
+
+def test_rollback_json_names_a_policy_conflict_and_a_policy_only_restore_is_a_change(
+    project, cli, sts
+):
+    """`rollback --json` prints one document: a policy someone changed since is listed among
+    the conflicts (it has no RRset key), and a rollback that only put a policy file back says
+    it changed something."""
+    _srv, policy = sts
+    assert cli("prepare", "--env", "demo", "--yes").returncode == 0
+    policy.write_text(read(policy).replace("max_age: 604800", "max_age: 86400"))
+    r = cli("rollback", "--env", "demo", "--yes", "--json")
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
+    doc = json.loads(r.stdout)
+    (conflict,) = doc["conflicts"]
+    assert conflict["zone"] == "example.com" and "changed since the run" in conflict["message"]
+    assert conflict["location"] == str(policy)
+    r = cli("rollback", "--env", "demo", "--yes", "--force", "--json")
+    assert r.returncode == 0, r.stderr
+    assert read(policy) == ORIGINAL
+
+    # a prepare refused after its publish: the rollback only puts the file back
+    path = project / "environments" / "demo.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["mta_sts"]["fetch"]["wait"] = 1
+    path.write_text(yaml.safe_dump(data))
+    _srv.stale["example.com"] = ORIGINAL
+    assert cli("prepare", "--env", "demo", "--yes").returncode == 1
+    r = cli("rollback", "--env", "demo", "--yes", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert read(policy) == ORIGINAL
+    assert doc["applied_zones"] == [] and doc["changed"] is True

@@ -64,3 +64,24 @@ def test_s3_publish_then_id_then_rollback_from_the_settings_copy(project, aws, s
     restored = aws.s3.get_object(Bucket=POLICIES, Key=KEY)["Body"].read().decode()
     assert restored == ORIGINAL
     assert aws.dump(zid)[("_mta-sts.example.com.", "TXT")] == (2, ['"v=STSv1; id=orig1"'])
+
+
+def test_a_policy_object_that_is_not_utf8_is_one_line_and_nothing_changes(project, aws, standins):
+    """As the directory target says of an unreadable file: exit 3, one line, no traceback."""
+    text = demo_zone_text(project, "example.com") + '_mta-sts 2 IN TXT "v=STSv1; id=orig1"\n'
+    zid = aws.seed_zone("example.com", text)
+    env = write_route53_env(project, ["example.com"], standins)
+    path = project / "environments" / f"{env}.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["mta_sts"] = {
+        "publish": {"s3": {"bucket": POLICIES, "key_prefix": "sites/"}},
+        "fetch": {"wait": 0},
+    }
+    path.write_text(yaml.safe_dump(data))
+    aws.s3.create_bucket(Bucket=POLICIES)
+    aws.s3.put_object(Bucket=POLICIES, Key=KEY, Body=b"version: STSv1\r\nmode: \xff\r\n")
+    before = aws.dump(zid)
+    r = run_cli(project, "prepare", "--env", env, "--yes", env=aws.env)
+    assert r.returncode == 3, r.stderr
+    assert "Traceback" not in r.stderr and f"s3://{POLICIES}/{KEY}" in r.stderr, r.stderr
+    assert aws.dump(zid) == before

@@ -171,6 +171,10 @@ def test_only_accepting_hosts_exit_0_and_no_host_answering_exits_3(smtp_world):
         ({"hosts": {"mx.accepts.test": "192.0.2.1:25"}}, "probe.hosts.mx.accepts.test"),
         ({"recipients": {"nope.test": ["a"]}}, "probe.recipients.nope.test"),
         ({"recipients": ["not an address"]}, "probe.recipients[0]"),
+        # smtplib speaks ASCII only (no SMTPUTF8): a non-ASCII address crashed the session
+        ({"recipients": ["jörg@accepts.test"]}, "probe.recipients[0]"),
+        ({"recipients": {"accepts.test": ["jörg"]}}, "probe.recipients.accepts.test[0]"),
+        ({"sender": "jörg@example.com"}, "probe.sender"),
         ({"require": "yes"}, "probe.require"),
         ({"ca_file": "missing.pem"}, "probe.ca_file"),
         ({"colour": "blue"}, "probe.colour"),

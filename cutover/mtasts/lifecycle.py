@@ -70,6 +70,25 @@ class StagePolicies:
     changes: list[PolicyChange] = field(default_factory=list)
     #: domain -> the `_mta-sts` TXT Want (a new id, or "keep as served")
     wants: dict[str, list[Want]] = field(default_factory=dict)
+    #: domain -> the policy file the stage leaves (published already or not)
+    files: dict[str, PolicyChange] = field(default_factory=dict)
+
+    def confirm_announced(self, plan: Any) -> None:
+        """A plan that changes a domain's `_mta-sts` id whose file is published already (a run
+        that published it was then refused or stopped) publishes it again, unchanged: the
+        pipeline then checks the web server serves it before the zone write, as on the first
+        run. Without this a re-run changed the id while the web server still served
+        yesterday's file, which senders would cache under the new id."""
+        domain = plan.zone.rstrip(".")
+        file = self.files.get(domain)
+        if file is None or any(c.domain == domain for c in self.changes):
+            return
+        name = fqdn("_mta-sts", plan.zone)
+        for c in plan.changes:
+            if c.after is None or c.after.key != (name, "TXT"):
+                continue
+            if c.before is None or c.before.value_keys() != c.after.value_keys():
+                self.changes.append(PolicyChange(domain, file.after, file.after, file.location))
 
     def check_announced(self, zone: str, current: list[Any]) -> None:
         """The stages change the policy of a domain that announces one, and never announce
@@ -147,8 +166,9 @@ def plan_stage(env: Any, stage: Any, renders: list[Any]) -> StagePolicies:
         else:
             wanted = pol.coexistence(orig, _hosts(dr.old.mx), new_hosts)
         after = original if wanted == orig else wanted.text()
+        out.files[domain] = PolicyChange(domain, live, after, where)
         if live != after:
-            out.changes.append(PolicyChange(domain, live, after, where))
+            out.changes.append(out.files[domain])
         values = None if after == original else (pol.txt_value(after),)
         name = fqdn("_mta-sts", fqdn(domain))
         want = Want(name, "TXT", ttl, values, lower_only=stage.lower_only)

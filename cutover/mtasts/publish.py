@@ -115,7 +115,13 @@ class S3Publisher:
                 if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                     return None
                 raise
-            return resp["Body"].read().decode("utf-8")
+            body = resp["Body"].read()
+        try:
+            return body.decode("utf-8")
+        except UnicodeDecodeError as exc:  # as DirectoryPublisher says it: one line, exit 3
+            raise ProviderError(
+                f"MTA-STS policy {self.location(domain)}: cannot read: {exc}"
+            ) from exc
 
     def write(self, domain: str, text: str) -> None:
         from ..aws import aws_errors

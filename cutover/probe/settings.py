@@ -60,6 +60,8 @@ def parse_probe(c: _Checker, data: dict, root: Path, domains: list[str]) -> Prob
     sender = raw.get("sender", "")
     if not isinstance(sender, str) or (sender and not _MAILBOX.fullmatch(sender)):
         raise c.fail("probe.sender", f"must be an address like probe@example.com or '', got {sender!r}")  # fmt: skip
+    if not sender.isascii():
+        raise c.fail("probe.sender", f"{sender!r}: {ASCII_ONLY}")
     probe.sender = sender
     probe.port = c.integer(raw.get("port", 25), "probe.port", 1, 65535)
     probe.timeout = c.integer(raw.get("timeout", 10), "probe.timeout", 1, 300)
@@ -83,6 +85,10 @@ def parse_probe(c: _Checker, data: dict, root: Path, domains: list[str]) -> Prob
     return probe
 
 
+#: smtplib sends commands as ASCII (the probe does not speak SMTPUTF8): a non-ASCII address
+#: would end the session in a UnicodeEncodeError, so it is refused where it is configured
+ASCII_ONLY = "must be ASCII (the probe does not speak SMTPUTF8; write the domain as xn--...)"
+
 _MAILBOX = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
 
 
@@ -91,6 +97,8 @@ def _mailboxes(c: _Checker, value: Any, key: str) -> list[str]:
     for i, entry in enumerate(entries):
         if not entry or ("@" in entry and not _MAILBOX.fullmatch(entry)) or " " in entry:
             raise c.fail(f"{key}[{i}]", f"{entry!r} is not an address or a local part")
+        if not entry.isascii():
+            raise c.fail(f"{key}[{i}]", f"{entry!r}: {ASCII_ONLY}")
     return entries
 
 

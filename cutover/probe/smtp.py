@@ -111,6 +111,8 @@ def _session(smtp, host, port, recipients, sender, context, out: Address) -> Non
         out.step = "starttls"
         try:
             code, msg = smtp.starttls(context=context)
+        except smtplib.SMTPResponseException as exc:  # smtplib raises on any reply but 220
+            code, msg = exc.smtp_code, exc.smtp_error
         except ssl.SSLCertVerificationError as exc:
             out.tls.verified, out.tls.error = False, exc.verify_message or str(exc)
             out.finding, out.detail = TLS_INVALID, f"certificate for {host}: {out.tls.error}"
@@ -120,6 +122,10 @@ def _session(smtp, host, port, recipients, sender, context, out: Address) -> Non
             out.finding, out.detail = TLS_INVALID, f"TLS handshake: {out.tls.error}"
             return
         if _stop(out, "starttls", code, msg):
+            return
+        if code != 220:  # an odd 2xx/3xx: offered, but no TLS came of it
+            out.tls.verified, out.tls.error = False, f"STARTTLS answered {code} {_text(msg)}"
+            out.finding, out.detail = TLS_INVALID, f"starttls: {out.tls.error}"
             return
         out.tls.verified, out.tls.version = True, smtp.sock.version()
         code, msg = smtp.ehlo()
