@@ -154,9 +154,10 @@ def assert_no_data(servers: list) -> None:
 
 class Greeter:
     """A bare TCP server that refuses at the greeting (`554 5.7.1 ...`), as a blocklisted
-    client sees some MX hosts; it records every line it is sent (`data_seen` gets DATA)."""
+    client sees some MX hosts, or (greeting None) never greets at all; it records every line
+    it is sent (`data_seen` gets DATA)."""
 
-    def __init__(self, greeting: str) -> None:
+    def __init__(self, greeting: str | None) -> None:
         import socketserver
         import threading
 
@@ -165,6 +166,9 @@ class Greeter:
 
         class Handle(socketserver.StreamRequestHandler):
             def handle(self) -> None:
+                if greeting is None:  # a tarpit: takes the connection, never says a word
+                    self.rfile.read()
+                    return
                 self.wfile.write(greeting.encode() + b"\r\n")
                 for raw in self.rfile:
                     line = raw.decode(errors="replace").strip()

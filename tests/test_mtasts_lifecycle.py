@@ -305,3 +305,20 @@ def test_rollback_json_names_a_policy_conflict_and_a_policy_only_restore_is_a_ch
     doc = json.loads(r.stdout)
     assert read(policy) == ORIGINAL
     assert doc["applied_zones"] == [] and doc["changed"] is True
+
+
+def test_finalize_back_to_the_original_file_still_changes_the_id(project, cli, sts):
+    """The original already names only the new MX: finalize puts that very file back, and the id
+    must move off prepare's, or senders keep the testing policy cached under it."""
+    _srv, policy = sts
+    original = f"version: STSv1\nmode: enforce\nmx: {NEW_MX}\nmax_age: 604800\n"
+    policy.write_text(original)
+    assert cli("prepare", "--env", "demo", "--yes").returncode == 0
+    coexist = read(policy)
+    assert coexist != original
+    assert served_txt(project, "_mta-sts.example.com") == [f"v=STSv1; id={policy_id(coexist)}"]
+    assert cli("cutover", "--env", "demo", "--yes", "--wait").returncode == 0
+    r = cli("finalize", "--env", "demo", "--yes")
+    assert r.returncode == 0, r.stderr
+    assert read(policy) == original
+    assert served_txt(project, "_mta-sts.example.com") == [f"v=STSv1; id={policy_id(original)}"]

@@ -37,6 +37,7 @@ KINDS = {
         None,
         "REJECTS_CLIENT",
     ),  # noqa: E501
+    "silent": (None, None, "TEMPFAIL"),  # connects, never greets: not a blocked port 25
 }
 
 
@@ -57,10 +58,10 @@ def smtp_world(tmp_path_factory):
     ca = TestCA(folder)
     servers, hosts = {}, {}
     for kind, (behaviour, cert, _) in KINDS.items():
-        if behaviour is None:
+        if behaviour is None and kind == "closed":
             hosts[f"mx.{kind}.test"] = closed_port()
             continue
-        if isinstance(behaviour, str):
+        if behaviour is None or isinstance(behaviour, str):
             srv = Greeter(behaviour)
         else:
             srv = Server(behaviour, ca.server_context(cert) if cert else None)
@@ -136,7 +137,11 @@ def test_exit_code_and_one_line(probed):
     assert doc["schema"] == "mailcutover.probe/1" and doc["source"] == "render"
     assert doc["stage"] == "cutover"
     assert doc["summary"]["hosts"] == len(KINDS) and doc["summary"]["passing"] == 1
-    assert r.stderr.strip().splitlines()[-1].startswith("error: probe: 7 of 8 MX host(s)")
+    assert (
+        r.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"error: probe: {len(KINDS) - 1} of {len(KINDS)} MX host(s)")
+    )
 
 
 def test_a_host_passes_when_the_addresses_that_answer_accept(smtp_world):
@@ -171,6 +176,8 @@ def test_only_accepting_hosts_exit_0_and_no_host_answering_exits_3(smtp_world):
         ({"hosts": {"mx.accepts.test": "192.0.2.1:25"}}, "probe.hosts.mx.accepts.test"),
         ({"recipients": {"nope.test": ["a"]}}, "probe.recipients.nope.test"),
         ({"recipients": ["not an address"]}, "probe.recipients[0]"),
+        ({"recipients": []}, "probe.recipients"),
+        ({"recipients": {"accepts.test": []}}, "probe.recipients.accepts.test"),
         # smtplib speaks ASCII only (no SMTPUTF8): a non-ASCII address crashed the session
         ({"recipients": ["jörg@accepts.test"]}, "probe.recipients[0]"),
         ({"recipients": {"accepts.test": ["jörg"]}}, "probe.recipients.accepts.test[0]"),
@@ -191,3 +198,11 @@ def test_bad_probe_settings_are_one_line_exit_2(smtp_world, probe, key):
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and key in lines[0] and "Traceback" not in r.stderr, r.stderr
+
+
+def test_a_server_that_never_greets_is_not_called_a_blocked_port(probed):
+    _, doc = probed
+    (host,) = [h for h in doc["hosts"] if h["domain"] == "silent.test"]
+    line = json.dumps(host)
+    assert "no greeting" in line, host
+    assert "port 25 is often blocked" not in line, host

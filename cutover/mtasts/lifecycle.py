@@ -169,7 +169,10 @@ def plan_stage(env: Any, stage: Any, renders: list[Any]) -> StagePolicies:
         out.files[domain] = PolicyChange(domain, live, after, where)
         if live != after:
             out.changes.append(out.files[domain])
-        values = None if after == original else (pol.txt_value(after),)
+        # the id is kept only while the file is the original one and stays so; a file going
+        # back to the original (finalize, when the original already named just the new MX)
+        # still needs a new id, or senders keep the coexistence policy cached under this one
+        values = None if after == original == live else (pol.txt_value(after),)
         name = fqdn("_mta-sts", fqdn(domain))
         want = Want(name, "TXT", ttl, values, lower_only=stage.lower_only)
         out.wants.setdefault(domain, []).append(want)

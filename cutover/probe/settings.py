@@ -94,6 +94,8 @@ _MAILBOX = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
 
 def _mailboxes(c: _Checker, value: Any, key: str) -> list[str]:
     entries = c.strings(value, key)
+    if not entries:  # with require: true, an empty list would let the cutover pass unasked
+        raise c.fail(key, "must name at least one address (or leave the key out: postmaster)")
     for i, entry in enumerate(entries):
         if not entry or ("@" in entry and not _MAILBOX.fullmatch(entry)) or " " in entry:
             raise c.fail(f"{key}[{i}]", f"{entry!r} is not an address or a local part")

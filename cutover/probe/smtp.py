@@ -35,11 +35,15 @@ class _PinnedSMTP(smtplib.SMTP):
 
     def __init__(self, host: str, address: str, timeout: float, helo: str) -> None:
         self._address = address
+        self.tcp_connected = False  # the TCP connection was made (then a silent server is no
+        # blocked port: smtplib drops the socket when the greeting times out)
         super().__init__(timeout=timeout, local_hostname=helo)
         self._host = host  # what starttls() checks the certificate against (SNI too)
 
     def _get_socket(self, host, port, timeout):  # noqa: ANN001 - smtplib's hook
-        return socket.create_connection((self._address, port), timeout)
+        sock = socket.create_connection((self._address, port), timeout)
+        self.tcp_connected = True
+        return sock
 
 
 def _text(msg: bytes | str) -> str:
@@ -73,7 +77,11 @@ def probe_address(
             with contextlib.suppress(OSError):
                 smtp.quit()
     except OSError as exc:  # includes timeouts and smtplib's disconnects
-        if out.step == "connect":
+        if out.step == "connect" and smtp.tcp_connected:  # connected; no greeting came
+            out.finding = TEMPFAIL
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            out.detail = f"{address} port {port}: connected, but no greeting ({reason})"
+        elif out.step == "connect":
             out.finding = CONNECT_FAILED
             out.family_unreachable = getattr(exc, "errno", None) in NO_ROUTE
             reason = exc.strerror or str(exc) or type(exc).__name__
