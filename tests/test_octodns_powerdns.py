@@ -191,14 +191,32 @@ def test_a_run_killed_between_the_mx_steps_is_undone_by_rollback(pdns, project):
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=30)
     z = "example.com"
-    assert sorted(state(pdns)[z][(f"{z}.", "MX")][1]) == sorted([OLD_MX, NEW_MX[z]])
+    union = state(pdns)[z][(f"{z}.", "MX")]
+    assert sorted(union[1]) == sorted([OLD_MX, NEW_MX[z]])
+    # the union is in the journal as the run's first step of example.com, durable before the
+    # second apply could start
+    run = runs(project, ENV)[-1]
+    assert run["stage"] == "cutover" and run["end"] is None and run["applied"] == []
+    (step,) = run["steps"]
+    assert (step["zone"], step["step"]) == (f"{z}.", 1) and "MX union" in step["note"]
+    (wrote,) = step["rrsets"]
+    assert (wrote["name"], wrote["type"]) == (f"{z}.", "MX")
+    assert (wrote["after"]["ttl"], sorted(wrote["after"]["values"])) == (union[0], sorted(union[1]))
     assert cli(project, pdns, "unlock", "--env", ENV, "--yes").returncode == 0  # SIGKILL: stale
     status = json.loads(cli(project, pdns, "status", "--env", ENV, "--json").stdout)
-    assert "cutover" in json.dumps(status)
+    open_run = status["open_run"]
+    assert open_run["stage"] == "cutover" and open_run["unknown_zones"] == []  # known written
+    assert open_run["stopped_in"] == {"zone": f"{z}.", "step": 1, "note": step["note"]}
+    assert f"stopped after step 1 of {z}: MX union written" in open_run["message"]
+    text = cli(project, pdns, "status", "--env", ENV)
+    assert f"stopped after step 1 of {z}" in text.stdout, text.stdout + text.stderr
     r = cli(project, pdns, "rollback", "--env", ENV, "--yes")
     assert r.returncode == 0, r.stdout + r.stderr
     assert state(pdns) == after_prepare  # MX back to the old set, nothing else touched
+    assert state(pdns)[z][(f"{z}.", "MX")] == (1, [OLD_MX])  # read back through the API
     assert dig(pdns, z, "MX") == [OLD_MX]
+    status = json.loads(cli(project, pdns, "status", "--env", ENV, "--json").stdout)
+    assert status["open_run"] is None and status["current_stage"] == "prepare"
 
 
 def test_a_write_octodns_would_add_beyond_the_plan_is_refused(pdns, project):
