@@ -14,7 +14,7 @@ names and `rollback` undoes.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -34,6 +34,7 @@ from .journal import (
 from .plan import Plan
 from .providers import get_provider
 from .providers.base import Provider, StepCallback, accepts_steps
+from .records import RRset
 from .signals import critical, pause
 from .state import get_state
 from .state.base import StateBackend, StateWriteError, iso, new_snapshot, utcnow, who
@@ -289,7 +290,7 @@ def _steps(state: StateBackend, outcome: Outcome, plan: Plan) -> StepCallback:
     `zone_step` (numbered from 1) before the provider goes on to its next write."""
     count = 0
 
-    def step(note: str, rrsets) -> None:
+    def step(note: str, rrsets: Mapping[tuple[str, str], RRset | None]) -> None:
         nonlocal count
         count += 1
         written = [

@@ -4,8 +4,8 @@ Small on purpose (octoDNS's split): read the managed names, apply one plan per z
 and refuse on drift, wait until the host says it is served, and name the servers to verify.
 A provider that writes a zone in several calls may also accept `on_step` in `apply` (see
 `StepCallback`) to have each intermediate write journaled. Besides the methods, each class
-declares data (contract.py): `options_schema`, checked when the
-environment file is loaded, and `capabilities`, what the rest of the tool may assume.
+declares data (contract.py): `options_schema`, checked when the environment file is loaded, and
+`capabilities`, what the rest of the tool may assume.
 """
 
 from __future__ import annotations

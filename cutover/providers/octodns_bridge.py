@@ -19,10 +19,11 @@ Why it looks the way it does:
   the union of old and new MX values, then the new set with everything else. A run that dies in
   between leaves the union (mail still delivered to both). The union is reported through
   `on_step` once written, so the journal holds it as a `zone_step` and rollback restores the
-  old MX from it (`undo.halfway` covers older journals). `mx_update: atomic` sends one apply, for hosts that swap an RRset in
-  one call (PowerDNS's PATCH, Azure's record-set PUT, Google's change). The union step cannot
-  help a provider whose `_apply_Update` deletes the whole RRset and then creates the new one
-  (several octoDNS providers do): no order of octoDNS applies closes that gap (README).
+  old MX from it (`undo.halfway` covers older journals and a kill before that line).
+  `mx_update: atomic` sends one apply, for hosts that swap an RRset in one call (PowerDNS's
+  PATCH, Azure's record-set PUT, Google's change). The union step cannot help a provider whose
+  `_apply_Update` deletes the whole RRset and then creates the new one (several octoDNS
+  providers do): no order of octoDNS applies closes that gap (README).
 """
 
 from __future__ import annotations
