@@ -3,9 +3,10 @@
 A run (one stage or one rollback) writes `began` before its first provider write, holding every
 RRset it plans to change (before and after) per zone, then `zone_applied` after each zone's
 write returns (preceded by a `zone_step` for each intermediate write of a provider that writes a
-zone in several calls, such as the octoDNS bridge's MX union), and one closing event: `completed` (or `rolled_back` for a rollback), `failed` or
-`interrupted`. A run with no closing event died where no handler could run (SIGKILL, power):
-its zones after the last `zone_applied` are "unknown", and rollback settles them by comparing
+zone in several calls, such as the octoDNS bridge's MX union), and one closing event:
+`completed` (or `rolled_back` for a rollback), `failed` or `interrupted`. A run with no closing
+event died where no handler could run (SIGKILL, power): its zones after the last `zone_applied`
+are "unknown" (unless a `zone_step` says the next one was written), and rollback settles them by comparing
 the live records with what the run planned. Everything here is derived from the append-only
 journal and never stored twice.
 
