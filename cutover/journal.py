@@ -6,9 +6,9 @@ write returns (preceded by a `zone_step` for each intermediate write of a provid
 zone in several calls, such as the octoDNS bridge's MX union), and one closing event:
 `completed` (or `rolled_back` for a rollback), `failed` or `interrupted`. A run with no closing
 event died where no handler could run (SIGKILL, power): its zones after the last `zone_applied`
-are "unknown" (unless a `zone_step` says the next one was written), and rollback settles them by comparing
-the live records with what the run planned. Everything here is derived from the append-only
-journal and never stored twice.
+are "unknown" (unless a `zone_step` says the next one was written), and rollback settles them by
+comparing the live records with what the run planned. Everything here is derived from the
+append-only journal and never stored twice.
 
 Journals written before this format (`applied`/`failed` events with a snapshot id and no
 `began`) still replay: their units roll back from the snapshot, as they did then.
