@@ -2,11 +2,13 @@
 
 A run (one stage or one rollback) writes `began` before its first provider write, holding every
 RRset it plans to change (before and after) per zone, then `zone_applied` after each zone's
-write returns, and one closing event: `completed` (or `rolled_back` for a rollback), `failed` or
-`interrupted`. A run with no closing event died where no handler could run (SIGKILL, power):
-its zones after the last `zone_applied` are "unknown", and rollback settles them by comparing
-the live records with what the run planned. Everything here is derived from the append-only
-journal and never stored twice.
+write returns (preceded by a `zone_step` for each intermediate write of a provider that writes a
+zone in several calls, such as the octoDNS bridge's MX union), and one closing event:
+`completed` (or `rolled_back` for a rollback), `failed` or `interrupted`. A run with no closing
+event died where no handler could run (SIGKILL, power): its zones after the last `zone_applied`
+are "unknown" (unless a `zone_step` says the next one was written), and rollback settles them by
+comparing the live records with what the run planned. Everything here is derived from the
+append-only journal and never stored twice.
 
 Journals written before this format (`applied`/`failed` events with a snapshot id and no
 `began`) still replay: their units roll back from the snapshot, as they did then.
@@ -76,6 +78,22 @@ class ZoneApplied:
 
 
 @dataclass
+class ZoneStep:
+    """An intermediate write inside one zone's apply (the octoDNS bridge's MX union before the
+    final set), journaled right after the provider made it: a run that dies before the zone's
+    `zone_applied` is known to have written the zone, and `rrsets` (RRset dicts; `after: null`
+    for a key the step deleted) count for rollback as what the run wrote, besides `after`."""
+
+    run: str
+    zone: str
+    time: str
+    step: int
+    note: str
+    rrsets: list[dict[str, Any]] = field(default_factory=list)
+    event: str = "zone_step"
+
+
+@dataclass
 class PolicyPublished:
     """A domain's MTA-STS policy file was written and read back (before any zone write, so
     the `_mta-sts` id that announces it changes only once it is there)."""
@@ -138,10 +156,13 @@ class RolledBack:
     event: str = "rolled_back"
 
 
-Event = Began | ZoneApplied | PolicyPublished | Completed | Failed | Interrupted | RolledBack
+Event = (
+    Began | ZoneApplied | ZoneStep | PolicyPublished | Completed | Failed | Interrupted | RolledBack
+)
 EVENTS: dict[str, type] = {
     "began": Began,
     "zone_applied": ZoneApplied,
+    "zone_step": ZoneStep,
     "policy_published": PolicyPublished,
     "completed": Completed,
     "failed": Failed,
@@ -177,6 +198,8 @@ class Run:
     applied: list[str] = field(default_factory=list)
     #: domains whose MTA-STS policy this run published
     published: list[str] = field(default_factory=list)
+    #: per zone, the intermediate writes the provider reported (`zone_step`), in order
+    steps: dict[str, list[ZoneStep]] = field(default_factory=dict)
     end: Completed | Failed | Interrupted | None = None
 
     @property
@@ -198,7 +221,7 @@ class Run:
         if self.state == "completed" or self.legacy:
             return []
         pending = [z for z in self.began.zones if z not in self.applied]
-        if not pending:
+        if not pending or pending[0] in self.steps:  # a step journaled: known to be written
             return []
         if isinstance(self.end, Failed) and (
             self.end.nothing_written or self.end.zone != pending[0]
@@ -210,7 +233,16 @@ class Run:
 
     def written(self) -> list[str]:
         """Zones this run wrote or may have written, in the order it applied them."""
-        return [z for z in self.began.zones if z in self.applied or z in self.unknown()]
+        doubt = self.unknown()
+        return [z for z in self.began.zones if z in self.applied or z in self.steps or z in doubt]
+
+    def stopped_in(self) -> ZoneStep | None:
+        """The last step of a zone the run began writing and never finished (no
+        `zone_applied`): where a run that stopped halfway through a zone stopped."""
+        if self.state == "completed":
+            return None
+        open_steps = [s[-1] for z, s in self.steps.items() if z not in self.applied]
+        return open_steps[-1] if open_steps else None
 
 
 @dataclass
@@ -281,6 +313,9 @@ def stack(entries: list[dict[str, Any]]) -> list[Unit]:
         elif isinstance(event, ZoneApplied):
             if event.run in runs and event.zone not in runs[event.run].applied:
                 runs[event.run].applied.append(event.zone)
+        elif isinstance(event, ZoneStep):
+            if event.run in runs:
+                runs[event.run].steps.setdefault(event.zone, []).append(event)
         elif isinstance(event, PolicyPublished):
             if event.run in runs and event.domain not in runs[event.run].published:
                 runs[event.run].published.append(event.domain)
@@ -391,6 +426,9 @@ def describe_open(unit: Unit, env_name: str) -> str:
     parts = []
     if run.applied:
         parts.append(f"zones {', '.join(z.rstrip('.') for z in run.applied)} applied")
+    step = run.stopped_in()
+    if step is not None:
+        parts.append(f"stopped after step {step.step} of {step.zone.rstrip('.')}: {step.note}")
     unknown = run.unknown()
     if unknown:
         parts.append(f"{', '.join(z.rstrip('.') for z in unknown)} unknown")

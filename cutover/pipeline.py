@@ -6,14 +6,15 @@
 A `Target` says what differs (a stage's render or a rollback's restore, its gate, whether lint
 gates it, how it closes); the order, the journal discipline and the failure handling live only
 here. The journal is write-ahead: `began` (every planned before/after) is durable before the
-first provider write and each zone's `zone_applied` follows its write, so a run that dies
-anywhere leaves a unit that `status` names and `rollback` undoes.
+first provider write, each intermediate write a provider reports is a `zone_step`, and each
+zone's `zone_applied` follows its write, so a run that dies anywhere leaves a unit that `status`
+names and `rollback` undoes.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -28,10 +29,12 @@ from .journal import (
     PolicyPublished,
     RolledBack,
     ZoneApplied,
+    ZoneStep,
 )
 from .plan import Plan
 from .providers import get_provider
-from .providers.base import Provider
+from .providers.base import Provider, StepCallback, accepts_steps
+from .records import RRset
 from .signals import critical, pause
 from .state import get_state
 from .state.base import StateBackend, StateWriteError, iso, new_snapshot, utcnow, who
@@ -248,10 +251,12 @@ def _apply(env, state, provider: Provider, target: Target, todo: list[Plan], out
     from .verify.propagation import wait_served
 
     refs = []
+    stepwise = accepts_steps(provider)
     for i, plan in enumerate(todo, 1):
         with critical():
             try:
-                ref = provider.apply(plan.zone, plan)
+                steps = {"on_step": _steps(state, outcome, plan)} if stepwise else {}
+                ref = provider.apply(plan.zone, plan, **steps)
             except CutoverError as exc:
                 exc.zone = plan.zone  # type: ignore[attr-defined]
                 raise
@@ -278,6 +283,30 @@ def _apply(env, state, provider: Provider, target: Target, todo: list[Plan], out
         raise
     except Exception as exc:  # noqa: BLE001 - mapped to exit 3 and journaled like the rest
         raise ProviderError(f"{target.label}: {type(exc).__name__}: {exc}") from exc
+
+
+def _steps(state: StateBackend, outcome: Outcome, plan: Plan) -> StepCallback:
+    """The `on_step` a provider calls after each intermediate write of `plan.zone`: journals a
+    `zone_step` (numbered from 1) before the provider goes on to its next write."""
+    count = 0
+
+    def step(note: str, rrsets: Mapping[tuple[str, str], RRset | None]) -> None:
+        nonlocal count
+        count += 1
+        written = [
+            {"name": k[0], "type": k[1], "after": r.to_dict() if r is not None else None}
+            for k, r in sorted(rrsets.items())
+        ]
+        try:
+            record(state, ZoneStep(outcome.run, plan.zone, iso(utcnow()), count, note, written))
+        except CutoverError as exc:
+            exc.message = (
+                f"{plan.zone} was partly written ({note}) but not journaled: {exc.message}"
+            )
+            exc.nothing_written = False
+            raise
+
+    return step
 
 
 def record(state: StateBackend, event: Any) -> None:

@@ -3,7 +3,8 @@
 A rollback on a bad night must not undo a colleague's fix. For every RRset a run changed the
 journal holds `before` and `after`; the live RRset decides:
 
-- live == after: the run's write is still there, restore `before`;
+- live == after (or an intermediate RRset the run journaled in a `zone_step`): the run's write
+  is still there, restore `before`;
 - live == before: already restored (or never written: a zone whose write was in doubt);
 - anything else: someone wrote it since. Left alone and reported, unless `--force`.
 
@@ -29,6 +30,8 @@ class Written:
     before: RRset | None
     after: RRset | None
     shared: bool = False
+    #: what intermediate writes (`zone_step`) left at this key on the way to `after`
+    steps: tuple[RRset | None, ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -60,11 +63,25 @@ def written_by(runs: Iterable) -> dict[str, dict[tuple[str, str], Written]]:
     for run in runs:
         for zone in run.written():
             slot = out.setdefault(zone, {})
+            stepped = _stepped(run.steps.get(zone, []))
             for data in run.began.changes.get(zone, []):
                 change = Change.from_dict(data)
                 first = slot.get(change.key)
                 before = first.before if first else change.before
-                slot[change.key] = Written(zone, before, change.after, bool(data.get("shared")))
+                steps = (first.steps if first else ()) + stepped.get(change.key, ())
+                shared = bool(data.get("shared"))
+                slot[change.key] = Written(zone, before, change.after, shared, steps)
+    return out
+
+
+def _stepped(steps: Iterable) -> dict[tuple[str, str], tuple[RRset | None, ...]]:
+    """Per key, the RRsets a run's `zone_step` events say it wrote (None: deleted)."""
+    out: dict[tuple[str, str], tuple[RRset | None, ...]] = {}
+    for step in steps:
+        for data in step.rrsets:
+            rrset = RRset.from_dict(data["after"]) if data.get("after") else None
+            key = (data["name"], data["type"])
+            out[key] = out.get(key, ()) + (rrset,)
     return out
 
 
@@ -90,7 +107,10 @@ def _ours(w: Written, r: RRset | None) -> tuple[int | None, frozenset[str]]:
 def halfway(w: Written, live: RRset | None) -> bool:
     """An MX swap made in two writes (the octoDNS bridge's `mx_update: two-step`: the union of
     old and new first, so MX is never empty) whose run died between them: the union is the
-    run's write too, and the rollback takes it back to `before`."""
+    run's write too, and the rollback takes it back to `before`. The bridge journals the union
+    as a `zone_step` (then `Written.steps` holds it); this covers what no step line says: a
+    journal written before `zone_step` existed, and a kill between the union write and its
+    line."""
     if w.key[1] != "MX" or live is None or w.before is None or w.after is None:
         return False
     union = w.before.value_keys() | w.after.value_keys()
@@ -100,8 +120,8 @@ def halfway(w: Written, live: RRset | None) -> bool:
 def holds_after(w: Written, live: RRset | None) -> bool:
     """Whether the live RRset is (in the values we own) what the run wrote."""
     if w.shared:
-        return _ours(w, live) == _ours(w, w.after)
-    return live == w.after or halfway(w, live)
+        return any(_ours(w, live) == _ours(w, r) for r in (w.after, *w.steps))
+    return live == w.after or live in w.steps or halfway(w, live)
 
 
 def restore(w: Written, live: RRset | None, force: bool) -> tuple[RRset | None, Conflict | None]:

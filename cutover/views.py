@@ -126,6 +126,7 @@ def status_doc(env: Environment) -> dict[str, Any]:
             "state": top.last.state,
             "applied_zones": list(top.last.applied),
             "unknown_zones": top.last.unknown(),
+            "stopped_in": _stopped_in(top.last),
             "message": journal.describe_open(top, env.name),
         }
     if opens is not None and any(s.waits_t_old and s.requires == current for s in ORDER):
@@ -198,3 +199,9 @@ def unlock(env: Environment, ui, yes: bool = False, force: bool = False) -> None
         )
     state.break_lock()
     ui.info(done)
+
+
+def _stopped_in(run: Any) -> dict | None:
+    """The last `zone_step` of a zone the run began writing and never finished, if any."""
+    step = run.stopped_in()
+    return None if step is None else {"zone": step.zone, "step": step.step, "note": step.note}

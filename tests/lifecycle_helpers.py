@@ -63,7 +63,8 @@ def journal(project: Path, env: str = "demo") -> list[dict]:
 
 def runs(project: Path, env: str = "demo") -> list[dict]:
     """The journal read as runs, written independently of cutover.journal: one dict per `began`
-    with its stage, kind, the zones applied, and the event that closed it (None: died)."""
+    with its stage, kind, the zones applied, the intermediate writes (`zone_step`) and the event
+    that closed it (None: died)."""
     return runs_of(journal(project, env))
 
 
@@ -71,9 +72,11 @@ def runs_of(entries: list[dict]) -> list[dict]:
     out: dict[str, dict] = {}
     for e in entries:
         if e["event"] == "began":
-            out[e["run"]] = {**e, "applied": [], "end": None}
+            out[e["run"]] = {**e, "applied": [], "steps": [], "end": None}
         elif e["event"] == "zone_applied":
             out[e["run"]]["applied"].append(e["zone"])
+        elif e["event"] == "zone_step":
+            out[e["run"]]["steps"].append(e)
         elif e.get("run") in out:
             out[e["run"]]["end"] = e
     return list(out.values())

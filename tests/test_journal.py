@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from cutover import journal, undo
-from cutover.journal import Began, Completed, Failed, Interrupted, RolledBack, ZoneApplied
+from cutover.journal import (
+    Began,
+    Completed,
+    Failed,
+    Interrupted,
+    RolledBack,
+    ZoneApplied,
+    ZoneStep,
+)
 from cutover.plan import Change
 from cutover.records import RRset
 
@@ -28,6 +36,14 @@ def entries(*events) -> list[dict]:
     [
         began("r1", snapshot="s1", forced=True, forced_reason="why", t_old=3600),
         ZoneApplied("r1", "a.test.", T, "42"),
+        ZoneStep(
+            "r1",
+            "a.test.",
+            T,
+            1,
+            "MX union written",
+            [{"name": "a.test.", "type": "MX", "after": MX_LOW.to_dict()}],
+        ),  # fmt: skip
         Completed("r1", T, 300, "authoritative"),
         Failed("r1", T, "boom", "b.test.", True),
         Interrupted("r1", T, "SIGTERM", None),
@@ -173,3 +189,68 @@ def test_written_by_merges_runs_earliest_before_latest_after_and_skips_unwritten
     assert list(wrote) == ["a.test."]  # b.test. was refused before any write
     w = wrote["a.test."][("a.test.", "MX")]
     assert (w.before, w.after) == (MX_OLD, mx_new)
+
+
+# ---------------------------------------------------------------- zone_step
+
+MX_NEW = RRset("a.test.", "MX", 300, ("0 a-test.mail.protection.outlook.com.",))
+MX_UNION = RRset("a.test.", "MX", 300, (*MX_OLD.values, *MX_NEW.values))
+
+
+def step(run: str, zone: str = "a.test.", rrset: RRset | None = MX_UNION, n: int = 1) -> ZoneStep:
+    key = {"name": zone, "type": "MX", "after": rrset.to_dict() if rrset else None}
+    return ZoneStep(run, zone, T, n, "MX union written", [key])
+
+
+def swap(run: str, zones=("a.test.", "b.test.")) -> Began:
+    changes = {z: [Change(MX_OLD, MX_NEW).to_dict()] for z in zones}
+    return Began(run=run, stage="cutover", time=T, who="t@h", zones=list(zones), changes=changes)
+
+
+def test_a_run_killed_after_a_zone_step_wrote_that_zone_and_status_says_where_it_stopped():
+    units = journal.stack(entries(swap("r1"), step("r1")))
+    run = units[0].last
+    assert run.state == "open" and run.applied == []
+    assert run.unknown() == [] and run.written() == ["a.test."]  # known written, b.test. not
+    assert run.stopped_in() == step("r1")
+    text = journal.describe_open(units[0], "demo")
+    assert "cutover stopped without a trace (killed)" in text
+    assert "stopped after step 1 of a.test: MX union written" in text and "unknown" not in text
+    # a failure in the step after it (drift between the steps) leaves the zone written too
+    failed = journal.stack(entries(swap("r1"), step("r1"), Failed("r1", T, "x", "a.test.", True)))
+    assert failed[0].last.written() == ["a.test."] and failed[0].last.unknown() == []
+    # once the zone is applied the step is history: nothing stopped halfway there
+    done = journal.stack(entries(swap("r1"), step("r1"), ZoneApplied("r1", "a.test.", T)))
+    assert done[0].last.stopped_in() is None and done[0].last.unknown() == ["b.test."]
+
+
+def test_rollback_counts_a_journaled_step_as_the_runs_write():
+    # a step no built-in heuristic knows (a third MX set): only the journal can vouch for it
+    odd = RRset("a.test.", "MX", 60, ("9 relay.example.",))
+    wrote = undo.written_by(journal.stack(entries(swap("r1"), step("r1", rrset=odd)))[0].runs)
+    w = wrote["a.test."][("a.test.", "MX")]
+    assert (w.before, w.after, w.steps) == (MX_OLD, MX_NEW, (odd,))
+    plan, conflicts = undo.plan_restore("a.test.", wrote["a.test."], [odd], force=False)
+    assert conflicts == [] and [(c.before, c.after) for c in plan.changes] == [(odd, MX_OLD)]
+    other = odd.with_values(["5 someone.else.example."])
+    plan, conflicts = undo.plan_restore("a.test.", wrote["a.test."], [other], force=False)
+    assert plan.changes == [] and len(conflicts) == 1  # someone's edit since: left alone
+    # a step that deleted the RRset: absent counts as the run's write too
+    gone = undo.written_by(journal.stack(entries(swap("r1"), step("r1", rrset=None)))[0].runs)
+    plan, conflicts = undo.plan_restore("a.test.", gone["a.test."], [], force=False)
+    assert conflicts == [] and [(c.before, c.after) for c in plan.changes] == [(None, MX_OLD)]
+
+
+def test_a_journal_without_zone_step_replays_as_before():
+    """Written by an earlier version, killed between the bridge's two MX applies: the zone is
+    unknown, and the union it left is still recognised as the run's write (undo.halfway)."""
+    run = journal.stack(entries(swap("r1")))[0].last
+    assert run.unknown() == ["a.test."] and run.written() == ["a.test."]
+    assert run.stopped_in() is None and run.steps == {}
+    assert "a.test unknown" in journal.describe_open(journal.stack(entries(swap("r1")))[0], "d")
+    wrote = undo.written_by([run])["a.test."]
+    assert wrote[("a.test.", "MX")].steps == ()
+    plan, conflicts = undo.plan_restore("a.test.", wrote, [MX_UNION], False, unknown=True)
+    assert conflicts == [] and [(c.before, c.after) for c in plan.changes] == [(MX_UNION, MX_OLD)]
+    plan, _ = undo.plan_restore("a.test.", wrote, [MX_OLD], False, unknown=True)
+    assert plan.changes == []  # never written: nothing to undo

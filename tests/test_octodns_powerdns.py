@@ -191,13 +191,74 @@ def test_a_run_killed_between_the_mx_steps_is_undone_by_rollback(pdns, project):
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=30)
     z = "example.com"
-    assert sorted(state(pdns)[z][(f"{z}.", "MX")][1]) == sorted([OLD_MX, NEW_MX[z]])
+    union = state(pdns)[z][(f"{z}.", "MX")]
+    assert sorted(union[1]) == sorted([OLD_MX, NEW_MX[z]])
+    # the union is in the journal as the run's first step of example.com, durable before the
+    # second apply could start
+    run = runs(project, ENV)[-1]
+    assert run["stage"] == "cutover" and run["end"] is None and run["applied"] == []
+    (step,) = run["steps"]
+    assert (step["zone"], step["step"]) == (f"{z}.", 1) and "MX union" in step["note"]
+    (wrote,) = step["rrsets"]
+    assert (wrote["name"], wrote["type"]) == (f"{z}.", "MX")
+    assert (wrote["after"]["ttl"], sorted(wrote["after"]["values"])) == (union[0], sorted(union[1]))
     assert cli(project, pdns, "unlock", "--env", ENV, "--yes").returncode == 0  # SIGKILL: stale
     status = json.loads(cli(project, pdns, "status", "--env", ENV, "--json").stdout)
-    assert "cutover" in json.dumps(status)
+    open_run = status["open_run"]
+    assert open_run["stage"] == "cutover" and open_run["unknown_zones"] == []  # known written
+    assert open_run["stopped_in"] == {"zone": f"{z}.", "step": 1, "note": step["note"]}
+    assert f"stopped after step 1 of {z}: MX union written" in open_run["message"]
+    text = cli(project, pdns, "status", "--env", ENV)
+    assert f"stopped after step 1 of {z}" in text.stdout, text.stdout + text.stderr
     r = cli(project, pdns, "rollback", "--env", ENV, "--yes")
     assert r.returncode == 0, r.stdout + r.stderr
     assert state(pdns) == after_prepare  # MX back to the old set, nothing else touched
+    assert state(pdns)[z][(f"{z}.", "MX")] == (1, [OLD_MX])  # read back through the API
+    assert dig(pdns, z, "MX") == [OLD_MX]
+    status = json.loads(cli(project, pdns, "status", "--env", ENV, "--json").stdout)
+    assert status["open_run"] is None and status["current_stage"] == "prepare"
+
+
+def test_a_step_the_journal_cannot_hold_stops_the_run_and_rollback_restores_the_old_mx(
+    pdns, project
+):
+    """The state disk fills right after the MX union is written (RLIMIT_FSIZE: `began` fits, the
+    `zone_step` line does not): exit 3 naming the partly written zone, no second apply made; the
+    zone is then unknown to the journal, and rollback still recognises the union and restores
+    the old MX (what covers a kill between the union write and its line, and older journals)."""
+    import resource
+
+    assert cli(project, pdns, "prepare", "--env", ENV, "--yes").returncode == 0
+    after_prepare = state(pdns)
+    path = project / ".cutover" / ENV / "journal.jsonl"
+    assert cli(project, pdns, "cutover", "--env", ENV, "--yes", "--wait").returncode == 0
+    lines = [(json.loads(line), len(line)) for line in path.read_bytes().splitlines(True)]
+    began = [n for e, n in lines if e["event"] == "began" and e["stage"] == "cutover"][-1]
+    step = [n for e, n in lines if e["event"] == "zone_step"][0]
+    assert cli(project, pdns, "rollback", "--env", ENV, "--yes").returncode == 0
+    assert state(pdns) == after_prepare
+    limit = path.stat().st_size + began + step // 2
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    r = run_cli(project, "cutover", "--env", ENV, "--yes", "--wait", env=key_env(pdns),
+                preexec_fn=small_files)  # fmt: skip
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "example.com. was partly written (MX union written" in r.stderr, r.stderr
+    assert "not journaled" in r.stderr and "invoke rollback" in r.stderr
+    z = "example.com"
+    assert sorted(state(pdns)[z][(f"{z}.", "MX")][1]) == sorted([OLD_MX, NEW_MX[z]])
+    assert state(pdns)["example.org"] == after_prepare["example.org"]  # never reached
+    run = runs(project, ENV)[-1]
+    assert run["stage"] == "cutover" and run["steps"] == [] and run["applied"] == []
+    status = json.loads(cli(project, pdns, "status", "--env", ENV, "--json").stdout)
+    assert status["open_run"]["unknown_zones"] == [f"{z}."]
+    assert status["open_run"]["stopped_in"] is None
+    r = cli(project, pdns, "rollback", "--env", ENV, "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert state(pdns) == after_prepare
     assert dig(pdns, z, "MX") == [OLD_MX]
 
 

@@ -2,14 +2,17 @@
 
 Small on purpose (octoDNS's split): read the managed names, apply one plan per zone atomically
 and refuse on drift, wait until the host says it is served, and name the servers to verify.
-Besides the methods, each class declares data (contract.py): `options_schema`, checked when the
-environment file is loaded, and `capabilities`, what the rest of the tool may assume.
+A provider that writes a zone in several calls may also accept `on_step` in `apply` (see
+`StepCallback`) to have each intermediate write journaled. Besides the methods, each class
+declares data (contract.py): `options_schema`, checked when the environment file is loaded, and
+`capabilities`, what the rest of the tool may assume.
 """
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -20,6 +23,23 @@ from .contract import Capabilities, Schema
 if TYPE_CHECKING:
     from ..config import Environment
     from ..plan import Plan
+
+
+#: `on_step(note, rrsets)`: what a provider that writes one zone in several calls reports after
+#: each intermediate write, before the next: a short note ("MX union written") and the RRsets at
+#: the keys that write touched, as the zone now holds them (None: deleted). The pipeline
+#: journals it (`zone_step`) before returning, so a run that dies before the next write is
+#: known to have written the zone, and rollback counts those RRsets as the run's write.
+StepCallback = Callable[[str, Mapping[tuple[str, str], RRset | None]], None]
+
+
+def accepts_steps(provider: Provider) -> bool:
+    """Whether `provider.apply` takes the `on_step` keyword (an optional part of the contract:
+    plugins written before it keep their two-argument `apply`)."""
+    try:
+        return "on_step" in inspect.signature(provider.apply).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 @dataclass
@@ -50,7 +70,11 @@ class Provider(ABC):
 
     @abstractmethod
     def apply(self, zone: str, plan: Plan) -> ChangeRef:
-        """Apply the plan as one change; raise DriftError (nothing applied) if a `before` moved."""
+        """Apply the plan as one change; raise DriftError (nothing applied) if a `before` moved.
+
+        A provider that cannot (the octoDNS bridge's MX union, then the final set) declares
+        `apply(self, zone, plan, *, on_step=None)` and calls `on_step` after each intermediate
+        write (see `StepCallback`)."""
 
     @property
     def reports_sync(self) -> bool:

@@ -17,11 +17,13 @@ Why it looks the way it does:
 - Many octoDNS providers update an RRset by deleting and creating records. With `mx_update:
   two-step` (the default) an MX change is made in two applies inside this one `apply()`: first
   the union of old and new MX values, then the new set with everything else. A run that dies in
-  between leaves the union (mail still delivered to both), which rollback recognises as this run's
-  write (`undo.halfway`). `mx_update: atomic` sends one apply, for hosts that swap an RRset in
-  one call (PowerDNS's PATCH, Azure's record-set PUT, Google's change). The union step cannot
-  help a provider whose `_apply_Update` deletes the whole RRset and then creates the new one
-  (several octoDNS providers do): no order of octoDNS applies closes that gap (README).
+  between leaves the union (mail still delivered to both). The union is reported through
+  `on_step` once written, so the journal holds it as a `zone_step` and rollback restores the
+  old MX from it (`undo.halfway` covers older journals and a kill before that line).
+  `mx_update: atomic` sends one apply, for hosts that swap an RRset in one call (PowerDNS's
+  PATCH, Azure's record-set PUT, Google's change). The union step cannot help a provider whose
+  `_apply_Update` deletes the whole RRset and then creates the new one (several octoDNS
+  providers do): no order of octoDNS applies closes that gap (README).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from typing import Any
 from ..errors import ConfigError, CutoverError, DriftError, ProviderError
 from ..records import RRset, fqdn
 from ..signals import pause
-from .base import ChangeRef, Provider
+from .base import ChangeRef, Provider, StepCallback
 from .contract import Addresses, Capabilities, Choice, Mapping, Text
 from .octodns_options import MX_UPDATES, parse_settings
 from .octodns_records import enable_validators, key_of, to_record, to_rrset
@@ -145,13 +147,16 @@ class OctoDNSProvider(Provider):
                     continue
         return sorted(out, key=lambda r: r.key)
 
-    def apply(self, zone: str, plan) -> ChangeRef:
-        """Each step: populate, check, build the desired zone, octoDNS plan, check, apply."""
+    def apply(self, zone: str, plan, *, on_step: StepCallback | None = None) -> ChangeRef:
+        """Each step: populate, check, build the desired zone, octoDNS plan, check, apply;
+        every step but the last reported to `on_step` (journaled) before the next one."""
         zone = fqdn(zone)
         expect: dict[Key, RRset | None] = {c.key: c.before for c in plan.changes}
         steps = mx_steps(plan.changes, self.settings.mx_update)
         for i, targets in enumerate(steps):
             if i:
+                if on_step is not None:
+                    on_step("MX union written (old + new values)", steps[i - 1])
                 pause("octodns-between-steps")
             try:
                 self._step(zone, expect, targets, first=i == 0)
