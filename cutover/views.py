@@ -1,4 +1,4 @@
-"""Read-only documents for the tasks that only show things: render, snapshots, serve."""
+"""Read-only documents for the tasks that only show things: render, snapshots, serve, status."""
 
 from __future__ import annotations
 
@@ -57,7 +57,9 @@ def snapshots_doc(env: Environment) -> dict[str, Any]:
     return {"env": env.name, "snapshots": rows}
 
 
-def serve(env: Environment, port: int) -> None:
+def serve(env: Environment, port: int, smtp_port: int = 0) -> None:
+    """The embedded DNS server in the foreground, and the SMTP stand-in for `probe.hosts`
+    entries that say `embedded` (on `smtp_port`, 0: a free one); both stop on Ctrl-C."""
     if env.provider.type != "zonefile":
         raise UsageError(f"serve needs a zonefile environment; {env.name} uses {env.provider.type}")
     from .dnsserver import DNSServer
@@ -74,8 +76,28 @@ def serve(env: Environment, port: int) -> None:
         ) from None
     zones = ", ".join(sorted(p.stem for f in folders for p in f.glob("*.zone")))
     print(f"serving {zones} on 127.0.0.1:{server.port} (UDP and TCP); Ctrl-C to stop", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
+    with contextlib.ExitStack() as stack:
+        names = env.probe.embedded_hosts()
+        if names:  # the demo's SMTP stand-in, so swaks/smtplib can try what `probe` asks
+            from .probe.standin import StandIn
+
+            try:
+                standin = stack.enter_context(
+                    StandIn([d.name for d in env.domains], names, port=smtp_port)
+                )
+            except OSError as exc:
+                raise UsageError(
+                    f"serve: cannot listen for SMTP on 127.0.0.1:{smtp_port}: {exc.strerror}",
+                    "pick another --smtp-port (or 0 for a free one)",
+                ) from None
+            print(
+                f"SMTP stand-in for {', '.join(names)} on {standin.address} (takes RCPT for "
+                f"{', '.join(d.name for d in env.domains)} only, refuses DATA; STARTTLS with a "
+                "throwaway certificate)",
+                flush=True,
+            )
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()
 
 
 def status_doc(env: Environment) -> dict[str, Any]:
