@@ -160,17 +160,50 @@ def status_doc(env: Environment) -> dict[str, Any]:
             "stage": snaps[-1].get("stage"),
             "created": snaps[-1].get("created"),
         }
+    doc["probe"] = _journaled_probe(units)
+    files = {}
+    if env.mta_sts is not None:
+        from .mtasts.announced import published
+
+        files = {p.domain: p for p in published(env, [d.name for d in env.domains])}
+    doc["mta_sts"] = {}
     provider = get_provider(env)
     try:
         for d in env.domains:
             zone = fqdn(d.name)
-            live = provider.read(zone, [zone])
-            mx = [t for r in live if r.type == "MX" for t in r.texts()]
-            spf = [t for r in live if r.type == "TXT" for t in r.texts() if is_spf(t)]
+            sts = fqdn("_mta-sts", zone)
+            live = provider.read(zone, [zone, sts] if d.name in files else [zone])
+            apex = [r for r in live if fqdn(r.name) == zone]
+            mx = [t for r in apex if r.type == "MX" for t in r.texts()]
+            spf = [t for r in apex if r.type == "TXT" for t in r.texts() if is_spf(t)]
             doc["domains"][d.name] = {"mx": mx, "spf": spf}
+            if d.name in files:
+                doc["mta_sts"][d.name] = _mta_sts_row(files[d.name], live, sts)
     finally:
         provider.close()
     return doc
+
+
+def _journaled_probe(units: list) -> dict[str, Any] | None:
+    """The SMTP probe of the new MX the last run in the stack journaled (`began.probe`): what
+    the new MX answered when the switch was made."""
+    for unit in reversed(units):
+        for run in reversed(unit.runs):
+            if run.began.probe is not None:
+                return {"stage": unit.stage, "run": run.id, "time": run.began.time,
+                        **run.began.probe}  # fmt: skip
+    return None
+
+
+def _mta_sts_row(item, live: list, name: str) -> dict[str, Any]:
+    """The published policy (mode, mx, max_age) and whether the `_mta-sts` id the provider
+    holds is that file's (`id_matches` None: the domain's original policy and its own id)."""
+    from .mtasts.announced import txt_id
+
+    served = txt_id([v for r in live if r.key == (name, "TXT") for v in r.values])
+    matches = item.matches(served)
+    drift = item.why(served) if matches is False else None
+    return {**item.to_dict(), "served_id": served, "id_matches": matches, "drift": drift}
 
 
 def unlock(env: Environment, ui, yes: bool = False, force: bool = False) -> None:
