@@ -75,7 +75,6 @@ def serve(env: Environment, port: int, smtp_port: int = 0) -> None:
             "pick another --port (one not in use; below 1024 needs root)",
         ) from None
     zones = ", ".join(sorted(p.stem for f in folders for p in f.glob("*.zone")))
-    print(f"serving {zones} on 127.0.0.1:{server.port} (UDP and TCP); Ctrl-C to stop", flush=True)
     with contextlib.ExitStack() as stack:
         names = env.probe.embedded_hosts()
         if names:  # the demo's SMTP stand-in, so swaks/smtplib can try what `probe` asks
@@ -90,6 +89,10 @@ def serve(env: Environment, port: int, smtp_port: int = 0) -> None:
                     f"serve: cannot listen for SMTP on 127.0.0.1:{smtp_port}: {exc.strerror}",
                     "pick another --smtp-port (or 0 for a free one)",
                 ) from None
+        print(
+            f"serving {zones} on 127.0.0.1:{server.port} (UDP and TCP); Ctrl-C to stop", flush=True
+        )
+        if names:
             print(
                 f"SMTP stand-in for {', '.join(names)} on {standin.address} (takes RCPT for "
                 f"{', '.join(d.name for d in env.domains)} only, refuses DATA; STARTTLS with a "

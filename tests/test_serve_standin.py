@@ -72,6 +72,7 @@ def test_serve_names_a_busy_smtp_port_in_one_line(project):
     assert r.returncode == 2, r.stderr
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith("error: serve: cannot listen for SMTP") and "Traceback" not in r.stderr
+    assert "serving" not in r.stdout  # nothing claimed to be up
 
 
 def test_serve_without_embedded_hosts_starts_no_smtp_standin(project):
