@@ -23,11 +23,11 @@ def write_file(path: str, data: str | bytes, flag: str) -> None:
         raise UsageError(f"{flag} {path}: cannot write: {exc.strerror}") from None
 
 
-def port_number(value: object) -> int:
+def port_number(value: object, flag: str = "--port") -> int:
     try:
         port = int(str(value))
     except ValueError:
-        raise UsageError(f"--port {value}: not a number", "give a port from 1 to 65535") from None
+        raise UsageError(f"{flag} {value}: not a number", "give a port from 1 to 65535") from None
     if not 1 <= port <= 65535:
-        raise UsageError(f"--port {value}: out of range", "give a port from 1 to 65535")
+        raise UsageError(f"{flag} {value}: out of range", "give a port from 1 to 65535")
     return port

@@ -247,6 +247,7 @@ def print_status(doc: dict[str, Any]) -> None:
     for name, row in doc["domains"].items():
         table.add_row(name, "\n".join(row["mx"]) or "(none)", "\n".join(row["spf"]) or "(none)")
     console.print(table)
+    _print_status_mail(console, doc)
     snap = doc.get("latest_snapshot")
     console.print(f"latest snapshot: {snap['id']} ({snap['stage']})" if snap else "no snapshots")
     if doc.get("lock"):
@@ -256,6 +257,38 @@ def print_status(doc: dict[str, Any]) -> None:
             f"{lock.get('started')}[/yellow]"
         )
     console.print(f"verification: {doc['verification']}")
+
+
+def _print_status_mail(console, doc: dict[str, Any]) -> None:
+    """`status`: the journaled SMTP probe of the new MX, and each managed MTA-STS policy."""
+    probe = doc.get("probe")
+    if probe:
+        verdict = "every new MX accepts" if probe.get("ok") else "NOT every new MX accepts"
+        mode = "required" if probe.get("require") else "advisory"
+        console.print(
+            f"probe at {probe['stage']} ({probe['time']}, {mode}): {verdict}", markup=False
+        )
+        for host in probe.get("hosts") or []:
+            console.print(f"  probe: {host['line']}", markup=False)
+    for domain, sts in (doc.get("mta_sts") or {}).items():
+        if sts["error"] or not sts["published"]:
+            what = sts["error"] or f"no policy file at {sts['location']}"
+            console.print(f"MTA-STS {domain}: {what}", style="red", markup=False)
+        else:
+            console.print(
+                f"MTA-STS {domain}: mode {sts['mode']}, mx {', '.join(sts['mx']) or 'none'}, "
+                f"max_age {sts['max_age']} ({sts['location']})",
+                markup=False,
+            )
+        if sts["id_matches"] is True:
+            console.print(f"  _mta-sts id={sts['served_id']}: the published file's", markup=False)
+        elif sts["id_matches"] is None:
+            console.print(
+                f"  _mta-sts id={sts['served_id']}: the domain's own (original policy)",
+                markup=False,
+            )
+        else:
+            console.print(f"  _mta-sts id drift: {sts['drift']}", style="red", markup=False)
 
 
 def print_validation(report) -> None:

@@ -338,10 +338,17 @@ def snapshots(c, env=None, json=False):
         report.print_snapshots(doc)
 
 
-@ctask(help={**ENV_HELP, "port": "UDP and TCP port on 127.0.0.1 (default 5300)"})
+@ctask(
+    help={
+        **ENV_HELP,
+        "port": "UDP and TCP port on 127.0.0.1 (default 5300)",
+        "smtp_port": "port of the SMTP stand-in for `probe.hosts: embedded` (default: a free one)",
+    }
+)
 @_guard
-def serve(c, env=None, port="5300"):
-    """Run the embedded authoritative server for a zone-file environment in the foreground.
+def serve(c, env=None, port="5300", smtp_port="0"):
+    """Run the embedded authoritative server for a zone-file environment in the foreground,
+    and the demo's SMTP stand-in when `probe.hosts` says `embedded`.
 
     Exit codes: 0 stopped with Ctrl-C; 2 bad input (not a zone-file environment, a bad or busy
     port).
@@ -349,7 +356,8 @@ def serve(c, env=None, port="5300"):
     from . import views
     from .outputs import port_number
 
-    views.serve(_env(env), port_number(port))
+    smtp = 0 if str(smtp_port) == "0" else port_number(smtp_port, "--smtp-port")
+    views.serve(_env(env), port_number(port), smtp)
 
 
 @ctask(iterable=["domain"], help={**DOMAIN_HELP, "json": "print JSON"})

@@ -53,6 +53,10 @@ def validate(
             env, provider, expected, stage, wait=wait, progress=progress, alongside=ahead
         )
         lint_served(env, stage, report, provider, renders, lookup)
+        if env.mta_sts is not None:  # the `_mta-sts` id served vs the policy file published
+            from .mtasts.announced import check_ids
+
+            check_ids(env, report)
         if probe or env.probe.in_validate:
             from .probe.run import probe_served
 

@@ -1,4 +1,4 @@
-"""Read-only documents for the tasks that only show things: render, snapshots, serve."""
+"""Read-only documents for the tasks that only show things: render, snapshots, serve, status."""
 
 from __future__ import annotations
 
@@ -57,7 +57,9 @@ def snapshots_doc(env: Environment) -> dict[str, Any]:
     return {"env": env.name, "snapshots": rows}
 
 
-def serve(env: Environment, port: int) -> None:
+def serve(env: Environment, port: int, smtp_port: int = 0) -> None:
+    """The embedded DNS server in the foreground, and the SMTP stand-in for `probe.hosts`
+    entries that say `embedded` (on `smtp_port`, 0: a free one); both stop on Ctrl-C."""
     if env.provider.type != "zonefile":
         raise UsageError(f"serve needs a zonefile environment; {env.name} uses {env.provider.type}")
     from .dnsserver import DNSServer
@@ -73,9 +75,32 @@ def serve(env: Environment, port: int) -> None:
             "pick another --port (one not in use; below 1024 needs root)",
         ) from None
     zones = ", ".join(sorted(p.stem for f in folders for p in f.glob("*.zone")))
-    print(f"serving {zones} on 127.0.0.1:{server.port} (UDP and TCP); Ctrl-C to stop", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
+    with contextlib.ExitStack() as stack:
+        names = env.probe.embedded_hosts()
+        if names:  # the demo's SMTP stand-in, so swaks/smtplib can try what `probe` asks
+            from .probe.standin import StandIn
+
+            try:
+                standin = stack.enter_context(
+                    StandIn([d.name for d in env.domains], names, port=smtp_port)
+                )
+            except OSError as exc:
+                raise UsageError(
+                    f"serve: cannot listen for SMTP on 127.0.0.1:{smtp_port}: {exc.strerror}",
+                    "pick another --smtp-port (or 0 for a free one)",
+                ) from None
+        print(
+            f"serving {zones} on 127.0.0.1:{server.port} (UDP and TCP); Ctrl-C to stop", flush=True
+        )
+        if names:
+            print(
+                f"SMTP stand-in for {', '.join(names)} on {standin.address} (takes RCPT for "
+                f"{', '.join(d.name for d in env.domains)} only, refuses DATA; STARTTLS with a "
+                "throwaway certificate)",
+                flush=True,
+            )
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()
 
 
 def status_doc(env: Environment) -> dict[str, Any]:
@@ -139,17 +164,50 @@ def status_doc(env: Environment) -> dict[str, Any]:
             "stage": snaps[-1].get("stage"),
             "created": snaps[-1].get("created"),
         }
+    doc["probe"] = _journaled_probe(units)
+    files = {}
+    if env.mta_sts is not None:
+        from .mtasts.announced import published
+
+        files = {p.domain: p for p in published(env, [d.name for d in env.domains])}
+    doc["mta_sts"] = {}
     provider = get_provider(env)
     try:
         for d in env.domains:
             zone = fqdn(d.name)
-            live = provider.read(zone, [zone])
-            mx = [t for r in live if r.type == "MX" for t in r.texts()]
-            spf = [t for r in live if r.type == "TXT" for t in r.texts() if is_spf(t)]
+            sts = fqdn("_mta-sts", zone)
+            live = provider.read(zone, [zone, sts] if d.name in files else [zone])
+            apex = [r for r in live if fqdn(r.name) == zone]
+            mx = [t for r in apex if r.type == "MX" for t in r.texts()]
+            spf = [t for r in apex if r.type == "TXT" for t in r.texts() if is_spf(t)]
             doc["domains"][d.name] = {"mx": mx, "spf": spf}
+            if d.name in files:
+                doc["mta_sts"][d.name] = _mta_sts_row(files[d.name], live, sts)
     finally:
         provider.close()
     return doc
+
+
+def _journaled_probe(units: list) -> dict[str, Any] | None:
+    """The SMTP probe of the new MX the last run in the stack journaled (`began.probe`): what
+    the new MX answered when the switch was made."""
+    for unit in reversed(units):
+        for run in reversed(unit.runs):
+            if run.began.probe is not None:
+                return {"stage": unit.stage, "run": run.id, "time": run.began.time,
+                        **run.began.probe}  # fmt: skip
+    return None
+
+
+def _mta_sts_row(item, live: list, name: str) -> dict[str, Any]:
+    """The published policy (mode, mx, max_age) and whether the `_mta-sts` id the provider
+    holds is that file's (`id_matches` None: the domain's original policy and its own id)."""
+    from .mtasts.announced import txt_id
+
+    served = txt_id([v for r in live if r.key == (name, "TXT") for v in r.values])
+    matches = item.matches(served)
+    drift = item.why(served) if matches is False else None
+    return {**item.to_dict(), "served_id": served, "id_matches": matches, "drift": drift}
 
 
 def unlock(env: Environment, ui, yes: bool = False, force: bool = False) -> None:

@@ -128,6 +128,63 @@ def test_mta_sts_policy_in_enforce_mode_from_a_saved_file(knot, project, tmp_pat
     assert not any(x["code"] == "MTA_STS_MODE_UNKNOWN" for x in risks)
 
 
+class _StsCells(HTMLParser):
+    """The `mta_sts.*` cells of each domain's section in the HTML audit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cells: dict[str, dict[str, str]] = {}
+        self._domain: str | None = None
+        self._key: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "section":
+            self._domain = a.get("data-domain")
+        if tag == "td" and str(a.get("data-key", "")).startswith("mta_sts."):
+            self._key = a["data-key"]
+        if tag == "br" and self._key:
+            self.handle_data("\n")
+
+    def handle_data(self, data):
+        if self._key and self._domain:
+            row = self.cells.setdefault(self._domain, {})
+            row[self._key] = row.get(self._key, "") + data
+
+    def handle_endtag(self, tag):
+        if tag == "td":
+            self._key = None
+
+
+def test_html_shows_the_mta_sts_policy_like_the_json(knot, project, tmp_path):
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "example.com.txt").write_text(
+        "version: STSv1\nmode: enforce\nmx: smtp.google.com\nmx: *.google.com\nmax_age: 604800\n"
+    )
+    (policies / "example.org.txt").write_text("version: STSv1\nmode: sometimes\n")
+    out = tmp_path / "audit.html"
+    r = audit(
+        project, knot, "--format", "html", "--mta-sts-dir", str(policies), "--output", str(out)
+    )
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(
+        audit(project, knot, "--format", "json", "--mta-sts-dir", str(policies)).stdout
+    )
+    sts = domain(doc, "example.com")["mta_sts_policy"]
+    dom = _StsCells()
+    dom.feed(out.read_text())
+    com = dom.cells["example.com"]
+    assert com["mta_sts.mode"] == sts["mode"] == "enforce"
+    assert com["mta_sts.mx"].split("\n") == sts["mx"] == ["smtp.google.com", "*.google.com"]
+    assert com["mta_sts.max_age"] == str(sts["max_age"]) == "604800"
+    assert com["mta_sts.source"].endswith("example.com.txt")
+    # an invalid policy says why instead, and mode/mx/max_age are not made up
+    org = dom.cells["example.org"]
+    assert "not a valid policy" in org["mta_sts.error"] and "mta_sts.mode" not in org
+    assert org["mta_sts.error"] == domain(doc, "example.org")["mta_sts_policy"]["error"]
+
+
 def test_bad_format_is_one_line_exit_2(knot, project):
     r = audit(project, knot, "--format", "pdf")
     assert r.returncode == 2

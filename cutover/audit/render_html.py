@@ -87,7 +87,28 @@ def _domain(d: dict[str, Any]) -> list[str]:
                f"({e(spf['live_lookups']['lookups'])} lookups)<br>planned by prepare: "
                f"<code>{e(spf['planned'])}</code> ({e(spf['planned_lookups']['lookups'])} of "
                f"{spf['budget']} lookups)</p>")  # fmt: skip
+    out += _mta_sts(d.get("mta_sts_policy"))
     out.append(f"<h3>Change request</h3><pre>{e(d['change_request'])}</pre></section>")
+    return out
+
+
+def _mta_sts(sts: dict[str, Any] | None) -> list[str]:
+    """The MTA-STS policy the audit judged (a saved file or the one served), like the text and
+    Markdown renderings: mode, mx and max_age, or why it could not be read."""
+    if not sts:
+        return []
+    out = [f'<h3>MTA-STS policy</h3><table class="mta-sts"><tbody>'
+           f'<tr><th>source</th><td data-key="mta_sts.source">{e(sts["source"])}</td></tr>']  # fmt: skip
+    if "error" in sts:
+        out.append(f'<tr class="high"><th>error</th><td data-key="mta_sts.error">'
+                   f"{e(sts['error'])}</td></tr>")  # fmt: skip
+    else:
+        mx = "<br>".join(e(m) for m in sts["mx"]) or "none"
+        out += [f'<tr><th>mode</th><td data-key="mta_sts.mode">{e(sts["mode"])}</td></tr>',
+                f'<tr><th>mx</th><td class="v" data-key="mta_sts.mx">{mx}</td></tr>',
+                f'<tr><th>max_age (s)</th><td data-key="mta_sts.max_age">{e(sts["max_age"])}'
+                "</td></tr>"]  # fmt: skip
+    out.append("</tbody></table>")
     return out
 
 

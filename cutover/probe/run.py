@@ -121,7 +121,7 @@ def run_probe(
     context = tls_context(str(env.probe.ca_file) if env.probe.ca_file else None)
     with ExitStack() as stack:
         standin = None
-        names = sorted(h for h, to in via.items() if "embedded" in to)
+        names = env.probe.embedded_hosts()
         if names:
             from .standin import StandIn
 

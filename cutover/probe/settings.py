@@ -38,6 +38,10 @@ class Probe:
     ca_file: Path | None = None
     hosts: dict[str, list[str]] = field(default_factory=dict)
 
+    def embedded_hosts(self) -> list[str]:
+        """The MX hosts mapped to `embedded`: the demo's stand-in (probe, `serve`) answers them."""
+        return sorted(h for h, to in self.hosts.items() if "embedded" in to)
+
     def recipients_for(self, domain: str) -> list[str]:
         entries = self.recipients.get(domain, self.defaults)
         return [e if "@" in e else f"{e}@{domain}" for e in entries]

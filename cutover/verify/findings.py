@@ -69,6 +69,7 @@ CODES: dict[str, str] = {
     "MX_NULL_MIXED": "a null MX (0 .) beside other MX records",
     "MX_NOT_PROFILE": "the MX set is not the target profile's at or after cutover",
     "MTA_STS_PRESENT": "MTA-STS is published: the policy file must list the new MX hosts first",
+    "MTA_STS_ID_DRIFT": "validate: the `_mta-sts` id served is not the id of the policy file published (mta_sts section)",
     "TLSRPT_SYNTAX": "the TLS-RPT record does not parse",
     "WILDCARD_SHADOWED": "a new name makes an empty non-terminal where a wildcard answers today",
     "TTL_CUTOVER_ABOVE_LIVE": "ttl.cutover is above a live TTL, which is kept (never raised)",
