@@ -144,6 +144,9 @@ def _execute(env, target: Target, ui: UI, state: StateBackend, provider: Provide
         ui.warn(problem)
     forced = target.gate(units, ui)
     plans = target.plan(provider, units)
+    for p in plans:
+        if p:
+            provider.check_plan(p.zone, p)  # refused before snapshot and `began`: no journal
     findings = target.lint(plans, provider) if target.lint else []
     outcome = Outcome(stage=target.label, plans=plans, findings=findings, probe=target.probe)
     todo = [p for p in plans if p]

@@ -16,7 +16,7 @@ import dns.rdatatype
 import dns.zone
 
 from cutover.dnsserver import DNSServer
-from tests.lifecycle_helpers import fast_demo, rrsets_of
+from tests.lifecycle_helpers import fast_demo, journal, rrsets_of
 
 HOSTS = """\
 ; hosts: not managed by mailcutover
@@ -136,6 +136,20 @@ def test_hand_written_zone_rolls_back_byte_identical_but_for_a_higher_serial(
         assert [rd.to_text() for rd in answer[0]] == ["192.0.2.10"]
 
 
+def refused_before_began(project, r, zones, originals: dict) -> None:
+    """Refused as bad input (exit 2, one line) when the plan is made: no snapshot, no journal
+    line, no lock, every zone file byte-identical (example.org's plan was fine, and it too was
+    left alone: every plan is checked before the first write)."""
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert journal(project) == []
+    state = project / ".cutover" / "demo"
+    assert not (state / "lock").exists()
+    assert not any((state / "snapshots").glob("*"))
+    for name, data in originals.items():
+        assert (zones / name).read_bytes() == data, name
+
+
 def test_a_managed_rrset_in_an_included_file_is_refused_naming_file_and_line(project, cli):
     fast_demo(project)
     zones = project / "demo" / "zones"
@@ -144,11 +158,11 @@ def test_a_managed_rrset_in_an_included_file_is_refused_naming_file_and_line(pro
     )
     original = write_hand_zone(project, HAND.replace(dmarc, "$INCLUDE mail.inc\n"))
     (zones / "mail.inc").write_text("; the DMARC record\n" + dmarc)
+    org = (zones / "example.org.zone").read_bytes()
     r = cli("prepare", "--env", "demo", "--yes")
-    assert r.returncode == 3, (r.stdout, r.stderr)
     assert "_dmarc.example.com. TXT comes from an $INCLUDEd file" in r.stderr
-    assert f"{zones / 'mail.inc'}:2" in r.stderr and "Traceback" not in r.stderr
-    assert (zones / "example.com.zone").read_bytes() == original
+    assert f"{zones / 'mail.inc'}:2" in r.stderr
+    refused_before_began(project, r, zones, {"example.com.zone": original, "example.org.zone": org})
 
 
 def test_a_managed_rrset_from_generate_is_refused_naming_file_and_line(project, cli):
@@ -159,8 +173,8 @@ def test_a_managed_rrset_from_generate_is_refused_naming_file_and_line(project, 
         project, HAND.replace("; end of zone\n", "$ORIGIN example.com.\n" + gen)
     )
     line = original.decode().splitlines().index(gen.strip()) + 1
+    org = (zones / "example.org.zone").read_bytes()
     r = cli("prepare", "--env", "demo", "--yes")
-    assert r.returncode == 3, (r.stdout, r.stderr)
     assert "comes from a $GENERATE line" in r.stderr
     assert f"{zones / 'example.com.zone'}:{line} ($GENERATE)" in r.stderr
-    assert (zones / "example.com.zone").read_bytes() == original
+    refused_before_began(project, r, zones, {"example.com.zone": original, "example.org.zone": org})

@@ -69,6 +69,12 @@ class Provider(ABC):
         """Block until the provider reports the change served; most hosts cannot tell."""
         return None
 
+    def check_plan(self, zone: str, plan: Plan) -> None:
+        """Raise (a one-line UsageError) when `plan` is one this host can never apply, such as a
+        zone-file RRset that comes from an `$INCLUDE`; called before the snapshot and `began`,
+        so such a run stops with nothing journaled. Most hosts can apply any plan."""
+        return None
+
     def archive(self, zone: str) -> list[RRset] | None:
         """The whole zone, for hosts configured to keep it in each snapshot; None: not kept."""
         return None

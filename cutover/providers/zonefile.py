@@ -29,7 +29,7 @@ from ..zoneload import load_zone, read_text
 from ..zonesyntax import scan
 from .base import ChangeRef, Provider, check_drift
 from .contract import Capabilities, FilePath
-from .zonefile_edit import edit_zone
+from .zonefile_edit import edit_zone, foreign_keys, refuse_foreign
 
 
 class ZoneFileProvider(Provider):
@@ -81,6 +81,19 @@ class ZoneFileProvider(Provider):
 
     def read(self, zone: str, names: Iterable[str]) -> list[RRset]:
         return _rrsets(self._load(zone), names)
+
+    def check_plan(self, zone: str, plan) -> None:
+        """Refuse (exit 2, before the snapshot and `began`) a plan that touches an RRset from an
+        `$INCLUDE`d file or a `$GENERATE` line: the editor can only change the zone file itself."""
+        path = self.path(zone)
+        text = self._text(zone)
+        if "$INCLUDE" not in text.upper() and "$GENERATE" not in text.upper():
+            return
+        try:
+            zmap = scan(path, fqdn(zone), text)
+        except (dns.exception.DNSException, OSError) as exc:
+            raise ConfigError(f"zone file {path}: {exc}", "fix the file") from None
+        refuse_foreign(zmap, foreign_keys((c.key for c in plan.changes), zmap), ConfigError)
 
     @contextmanager
     def _file_lock(self, zone: str):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import dns.name
 
-from ..errors import ProviderError
+from ..errors import CutoverError, ProviderError
 from ..records import RRset, normalize_value, value_key
 from ..zonesyntax import Record, Token, ZoneMap
 
@@ -32,13 +32,22 @@ class Edit:
     text: str
 
 
-def refuse_foreign(zmap: ZoneMap, keys: Iterable[tuple[str, str]]) -> None:
-    """ProviderError naming the file and line when a key's records are not in the zone file."""
+def foreign_keys(changes: Iterable[tuple[str, str]], zmap: ZoneMap) -> list[tuple[str, str]]:
+    """The keys an edit touches: the changed ones and the SOA (its serial is raised)."""
+    return [*changes, (zmap.origin.to_text().lower(), "SOA")]
+
+
+def refuse_foreign(
+    zmap: ZoneMap, keys: Iterable[tuple[str, str]], error: type[CutoverError] = ProviderError
+) -> None:
+    """`error` naming the file and line when a key's records are not in the zone file: a
+    ConfigError (exit 2) when the plan is checked, a ProviderError when the file changed between
+    the plan and the write."""
     keys = set(keys)
     for r in zmap.records:
         if r.key in keys and not r.editable:
             source = "a $GENERATE line" if r.entry is None else "an $INCLUDEd file"
-            raise ProviderError(
+            raise error(
                 f"{r.name} {r.type} comes from {source} ({r.where()}) and the zone-file "
                 f"provider edits only {zmap.path}: move those records into it or leave the "
                 "name unmanaged",
@@ -52,7 +61,7 @@ def edit_zone(
 ) -> tuple[str, int]:
     """The new text of the file with `changes` (key -> RRset after, None: deleted) and the serial
     bumped; and the new serial."""
-    refuse_foreign(zmap, [k for k, _ in changes] + [(zmap.origin.to_text().lower(), "SOA")])
+    refuse_foreign(zmap, foreign_keys((k for k, _ in changes), zmap))
     ed = _Editor(zmap)
     for key, after in changes:
         ed.change(key, after)
