@@ -139,11 +139,13 @@ def locked(state: StateBackend, task: str) -> Iterator[None]:
 
 
 def _execute(env, target: Target, ui: UI, state: StateBackend, provider: Provider, yes: bool):
+    _remove_stale_temps(ui, state.remove_stale_temps())
     units = journal.stack(state.read_journal())
     for problem in state.journal_problems:
         ui.warn(problem)
     forced = target.gate(units, ui)
     plans = target.plan(provider, units)
+    _remove_stale_temps(ui, provider.remove_stale_temps([p.zone for p in plans]))
     for p in plans:
         if p:
             provider.check_plan(p.zone, p)  # refused before snapshot and `began`: no journal
@@ -200,6 +202,12 @@ def _execute(env, target: Target, ui: UI, state: StateBackend, provider: Provide
         exc.hint = None
         raise
     return outcome
+
+
+def _remove_stale_temps(ui: UI, removed: list[str]) -> None:
+    """Say which temporary files of a killed run were removed (nothing when there were none)."""
+    for path in removed:
+        ui.info(f"removed {path}: a temporary file left by a run that was killed mid-write")
 
 
 def _began(target: Target, forced: str, outcome: Outcome, todo: list[Plan], t: int) -> Began:

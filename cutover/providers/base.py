@@ -75,6 +75,11 @@ class Provider(ABC):
         so such a run stops with nothing journaled. Most hosts can apply any plan."""
         return None
 
+    def remove_stale_temps(self, zones: list[str]) -> list[str]:
+        """Remove temporary files a killed write left next to `zones` (the caller holds the
+        environment's lock); where they were. Hosts reached over an API leave none."""
+        return []
+
     def archive(self, zone: str) -> list[RRset] | None:
         """The whole zone, for hosts configured to keep it in each snapshot; None: not kept."""
         return None

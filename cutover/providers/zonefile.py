@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from ..dnsserver import DNSServer
 from ..errors import ConfigError, ProviderError
 from ..records import RRset, fqdn, index
 from ..rrtypes import rdataset_values
+from ..signals import pause
 from ..zoneload import load_zone, read_text
 from ..zonesyntax import scan
 from .base import ChangeRef, Provider, check_drift
@@ -105,6 +107,26 @@ class ZoneFileProvider(Provider):
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
+    def remove_stale_temps(self, zones: list[str]) -> list[str]:
+        """`<zone>.zone.XXXXXXXX.tmp` files (`_write`'s names) of a write that was killed. Every
+        write holds the zone's file lock from its temporary file to the rename, so a temporary
+        file seen while holding that lock belongs to no live write."""
+        removed = []
+        for zone in zones:
+            path = self.path(zone)
+            pattern = re.compile(re.escape(path.name) + r"\.[a-z0-9_]{8}\.tmp")
+            if not any(pattern.fullmatch(p.name) for p in _listing(path.parent)):
+                continue
+            with self._file_lock(zone):
+                for p in _listing(path.parent):
+                    if pattern.fullmatch(p.name) and p.is_file() and not p.is_symlink():
+                        try:
+                            p.unlink()
+                        except OSError:
+                            continue
+                        removed.append(str(p))
+        return removed
+
     def apply(self, zone: str, plan) -> ChangeRef:
         path = self.path(zone)
         with self._file_lock(zone):
@@ -134,6 +156,7 @@ class ZoneFileProvider(Provider):
                 fh.flush()
                 os.fsync(fh.fileno())
             os.chmod(tmp, mode)
+            pause("zone-temp-written")
             os.replace(tmp, path)
         except BaseException:
             if os.path.exists(tmp):
@@ -157,6 +180,13 @@ class ZoneFileProvider(Provider):
         if self._server is not None:
             self._server.stop()
             self._server = None
+
+
+def _listing(folder: Path) -> list[Path]:
+    try:
+        return sorted(folder.iterdir())
+    except OSError:
+        return []
 
 
 def _rrsets(z: dns.zone.Zone, names: Iterable[str]) -> list[RRset]:

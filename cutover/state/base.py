@@ -513,6 +513,11 @@ class StateBackend(ABC):
     @abstractmethod
     def break_lock(self) -> None: ...
 
+    def remove_stale_temps(self) -> list[str]:
+        """Remove temporary files a killed run left behind (only while this instance holds the
+        lock); where they were. Backends that write no temporary files have none."""
+        return []
+
     @property
     @abstractmethod
     def lock_location(self) -> str:
