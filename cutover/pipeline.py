@@ -362,6 +362,7 @@ def take_snapshot(
     and every MTA-STS policy file it replaces."""
     zones = {}
     archives = {}
+    sources = {}
     for p in plans:
         rrsets = [c.before for c in p.changes if c.before is not None]
         absent = [c.key for c in p.changes if c.before is None]
@@ -369,9 +370,14 @@ def take_snapshot(
         whole = provider.archive(p.zone)
         if whole is not None:
             archives[p.zone] = whole
+        deleted = [c.before for c in p.changes if c.before is not None and c.after is None]
+        text = provider.source_text(p.zone, deleted) if deleted else []
+        if text:
+            sources[p.zone] = text
     with critical():
         kept = {c.domain: c.before for c in policies}
-        return state.save_snapshot(new_snapshot(env.name, label, zones, archives, kept))
+        doc = new_snapshot(env.name, label, zones, archives, kept, sources)
+        return state.save_snapshot(doc)
 
 
 def _keep_settings(env, state: StateBackend) -> None:

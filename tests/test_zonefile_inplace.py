@@ -8,6 +8,7 @@ dnspython's own `dns.zone.from_file` (run from the zone folder, where it looks f
 
 from __future__ import annotations
 
+import json
 import re
 
 import dns.message
@@ -178,3 +179,30 @@ def test_a_managed_rrset_from_generate_is_refused_naming_file_and_line(project, 
     assert "comes from a $GENERATE line" in r.stderr
     assert f"{zones / 'example.com.zone'}:{line} ($GENERATE)" in r.stderr
     refused_before_began(project, r, zones, {"example.com.zone": original, "example.org.zone": org})
+
+
+def test_a_finalize_rollback_puts_the_deleted_dkim_lines_back_where_they_were(
+    project, cli, monkeypatch
+):
+    """finalize deletes the old provider's DKIM record (two quoted strings in parentheses, a
+    comment); rolling it back writes those exact lines back in their place, not at the end."""
+    fast_demo(project)
+    com = project / "demo" / "zones" / "example.com.zone"
+    write_hand_zone(project)
+    for step in (["prepare"], ["cutover", "--wait"]):
+        r = cli(*step, "--env", "demo", "--yes")
+        assert r.returncode == 0, (step, r.stdout, r.stderr)
+    monkeypatch.chdir(com.parent)  # dns.zone.from_file opens $INCLUDE from the working directory
+    before, before_serial = com.read_bytes(), serial(read(com, "example.com."))
+    r = cli("finalize", "--wait", "--env", "demo", "--yes")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert b"; Google DKIM" not in com.read_bytes()
+    (began,) = [e for e in journal(project) if e["event"] == "began" and e["stage"] == "finalize"]
+    snap = project / ".cutover" / "demo" / "snapshots" / f"{began['snapshot']}.json"
+    kept = json.loads(snap.read_text())["zones"]["example.com."]["source"]
+    assert [i["key"] for i in kept] == [["google._domainkey.example.com.", "TXT"]]
+
+    r = cli("rollback", "--env", "demo", "--yes")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    after = com.read_bytes()
+    assert masked(after, serial(read(com, "example.com."))) == masked(before, before_serial)

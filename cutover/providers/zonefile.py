@@ -32,6 +32,7 @@ from ..zonesyntax import scan
 from .base import ChangeRef, Provider, check_drift
 from .contract import Capabilities, FilePath
 from .zonefile_edit import edit_zone, foreign_keys, refuse_foreign
+from .zonefile_source import capture
 
 
 class ZoneFileProvider(Provider):
@@ -84,6 +85,15 @@ class ZoneFileProvider(Provider):
     def read(self, zone: str, names: Iterable[str]) -> list[RRset]:
         return _rrsets(self._load(zone), names)
 
+    def source_text(self, zone: str, rrsets: list[RRset]) -> list[dict]:
+        """The lines of `rrsets` (about to be deleted) as the zone file writes them, and where."""
+        path = self.path(zone)
+        try:
+            zmap = scan(path, fqdn(zone), self._text(zone))
+        except (dns.exception.DNSException, OSError):
+            return []  # the write refuses it with its own message; nothing to keep
+        return capture(zmap, [r.key for r in rrsets], {r.key: r for r in rrsets})
+
     def check_plan(self, zone: str, plan) -> None:
         """Refuse (exit 2, before the snapshot and `began`) a plan that touches an RRset from an
         `$INCLUDE`d file or a `$GENERATE` line: the editor can only change the zone file itself."""
@@ -134,15 +144,14 @@ class ZoneFileProvider(Provider):
             before = self._load(zone, text)
             check_drift(zone, plan, _rrsets(before, {c.key[0] for c in plan.changes}))
             changes = [(c.key, c.after) for c in plan.changes]
+            sources = getattr(plan, "sources", None) or {}
             try:
-                new_text, serial = edit_zone(scan(path, fqdn(zone), text), changes)
-                after = load_zone(path, fqdn(zone), new_text)
-            except (dns.exception.DNSException, OSError) as exc:
-                raise ProviderError(
-                    f"zone file {path}: cannot edit it in place ({exc})",
-                    nothing_written=True,
-                ) from exc
-            _check_edit(path, before, after, changes, serial, "$TTL" in text.upper())
+                new_text, serial = _edited(path, zone, text, before, changes, sources)
+            except ProviderError:
+                if not sources:
+                    raise
+                # the old lines do not fit the file as it is now: write the RRsets the plain way
+                new_text, serial = _edited(path, zone, text, before, changes, {})
             self._write(zone, new_text)
         return ChangeRef(zone=fqdn(zone), id=str(serial))
 
@@ -180,6 +189,20 @@ class ZoneFileProvider(Provider):
         if self._server is not None:
             self._server.stop()
             self._server = None
+
+
+def _edited(path: Path, zone: str, text: str, before, changes, sources) -> tuple[str, int]:
+    """The file's new text and serial, checked: it holds exactly what the plan says."""
+    try:
+        new_text, serial = edit_zone(scan(path, fqdn(zone), text), changes, sources)
+        after = load_zone(path, fqdn(zone), new_text)
+    except (dns.exception.DNSException, OSError) as exc:
+        raise ProviderError(
+            f"zone file {path}: cannot edit it in place ({exc})",
+            nothing_written=True,
+        ) from exc
+    _check_edit(path, before, after, changes, serial, "$TTL" in text.upper())
+    return new_text, serial
 
 
 def _listing(folder: Path) -> list[Path]:
