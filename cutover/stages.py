@@ -260,7 +260,9 @@ def _rollback_target(env: Environment, state, snapshot_id: str | None, force: bo
                 from .mtasts.lifecycle import snapshot_restore
 
                 target.policies = snapshot_restore(env, doc)
-            return _exact_plans(provider, [doc])
+            plans = _exact_plans(provider, [doc])
+            _attach_sources(state, [doc["id"]], plans)
+            return plans
 
         target.plan = exact
         return target

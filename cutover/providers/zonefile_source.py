@@ -48,9 +48,14 @@ def capture(zmap: ZoneMap, keys: list[tuple[str, str]], rrsets: dict) -> list[di
 def place(zmap: ZoneMap, item: dict[str, Any], after: RRset) -> int | None:
     """The offset where `item`'s text goes back, or None: the RRset being written is not the one
     the text holds, or the record it followed is gone."""
-    if RRset.from_dict(item["rrset"]) != after:
+    try:
+        if RRset.from_dict(item["rrset"]) != after:
+            return None
+        name, rtype, value = item["after"]
+        if not isinstance(item["text"], str) or not isinstance(item["gap"], str):
+            return None
+    except (KeyError, TypeError, ValueError):  # not an item this module wrote: do without it
         return None
-    name, rtype, value = item["after"]
     for r in zmap.records:
         if r.editable and r.key == (name, rtype) and _value(r) == value:
             pos = r.entry.end  # type: ignore[union-attr]
