@@ -340,6 +340,9 @@ def preview(env: Environment, stage: str | None) -> tuple[str, list[Plan], list[
     provider = get_provider(env)
     try:
         plans = build_plans(env, provider, st)
+        for p in plans:
+            if p:
+                provider.check_plan(p.zone, p)  # what `prepare` would refuse, refused here too
         return st.name, plans, lint(env, st, plans, provider)
     finally:
         provider.close()

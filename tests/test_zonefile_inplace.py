@@ -160,7 +160,10 @@ def test_a_managed_rrset_in_an_included_file_is_refused_naming_file_and_line(pro
     original = write_hand_zone(project, HAND.replace(dmarc, "$INCLUDE mail.inc\n"))
     (zones / "mail.inc").write_text("; the DMARC record\n" + dmarc)
     org = (zones / "example.org.zone").read_bytes()
+    preview = cli("plan", "--env", "demo")
+    assert preview.returncode == 2, (preview.stdout, preview.stderr)
     r = cli("prepare", "--env", "demo", "--yes")
+    assert r.stderr == preview.stderr  # the same line, whether previewed or applied
     assert "_dmarc.example.com. TXT comes from an $INCLUDEd file" in r.stderr
     assert f"{zones / 'mail.inc'}:2" in r.stderr
     refused_before_began(project, r, zones, {"example.com.zone": original, "example.org.zone": org})
