@@ -142,11 +142,16 @@ def locked(state: StateBackend, task: str) -> Iterator[None]:
 
 
 def _execute(env, target: Target, ui: UI, state: StateBackend, provider: Provider, yes: bool):
+    _remove_stale_temps(ui, state.remove_stale_temps())
     units = journal.stack(state.read_journal())
     for problem in state.journal_problems:
         ui.warn(problem)
     forced = target.gate(units, ui)
     plans = target.plan(provider, units)
+    _remove_stale_temps(ui, provider.remove_stale_temps([p.zone for p in plans]))
+    for p in plans:
+        if p:
+            provider.check_plan(p.zone, p)  # refused before snapshot and `began`: no journal
     findings = target.lint(plans, provider) if target.lint else []
     outcome = Outcome(stage=target.label, plans=plans, findings=findings, probe=target.probe)
     todo = [p for p in plans if p]
@@ -200,6 +205,12 @@ def _execute(env, target: Target, ui: UI, state: StateBackend, provider: Provide
         exc.hint = None
         raise
     return outcome
+
+
+def _remove_stale_temps(ui: UI, removed: list[str]) -> None:
+    """Say which temporary files of a killed run were removed (nothing when there were none)."""
+    for path in removed:
+        ui.info(f"removed {path}: a temporary file left by a run that was killed mid-write")
 
 
 def _began(target: Target, forced: str, outcome: Outcome, todo: list[Plan], t: int) -> Began:
@@ -380,6 +391,7 @@ def take_snapshot(
     and every MTA-STS policy file it replaces."""
     zones = {}
     archives = {}
+    sources = {}
     for p in plans:
         rrsets = [c.before for c in p.changes if c.before is not None]
         absent = [c.key for c in p.changes if c.before is None]
@@ -387,9 +399,14 @@ def take_snapshot(
         whole = provider.archive(p.zone)
         if whole is not None:
             archives[p.zone] = whole
+        deleted = [c.before for c in p.changes if c.before is not None and c.after is None]
+        text = provider.source_text(p.zone, deleted) if deleted else []
+        if text:
+            sources[p.zone] = text
     with critical():
         kept = {c.domain: c.before for c in policies}
-        return state.save_snapshot(new_snapshot(env.name, label, zones, archives, kept))
+        doc = new_snapshot(env.name, label, zones, archives, kept, sources)
+        return state.save_snapshot(doc)
 
 
 def _keep_settings(env, state: StateBackend) -> None:

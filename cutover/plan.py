@@ -121,6 +121,9 @@ class Plan:
     stage: str = ""
     #: every managed RRset as the zone will hold it once applied (what lint checks)
     result: dict[tuple[str, str], RRset] = field(default_factory=dict, repr=False, compare=False)
+    #: a rollback's hints from the snapshot: how the host wrote an RRset the run deleted
+    #: (Provider.source_text), by key; not part of the plan's identity
+    sources: dict[tuple[str, str], dict] = field(default_factory=dict, repr=False, compare=False)
 
     def __bool__(self) -> bool:
         return bool(self.changes)

@@ -13,7 +13,7 @@ from typing import Any
 
 from . import journal, planfile, undo
 from .config import Environment
-from .errors import ChecksFailed, UsageError
+from .errors import ChecksFailed, CutoverError, UsageError
 from .pipeline import (
     UI,
     Outcome,
@@ -219,6 +219,24 @@ def _exact_plans(provider: Provider, docs: list[dict[str, Any]]) -> list[Plan]:
     return plans
 
 
+def _attach_sources(state, snapshot_ids: list[str], plans: list[Plan]) -> None:
+    """Give each rollback plan the text its RRsets had before the unit deleted them (the
+    oldest run's wins), so the host can write them back as they were. A snapshot that cannot
+    be read only costs the layout: the rollback goes on from the journal."""
+    found: dict[str, dict[tuple[str, str], dict]] = {}
+    for sid in reversed(snapshot_ids):
+        try:
+            doc = state.load_snapshot(sid)
+        except CutoverError:
+            continue
+        for zone, body in doc["zones"].items():
+            for item in body.get("source") or []:
+                if isinstance(item, dict) and isinstance(item.get("key"), list):
+                    found.setdefault(zone, {})[tuple(item["key"])] = item
+    for p in plans:
+        p.sources = found.get(p.zone, {})
+
+
 def _rollback_target(env: Environment, state, snapshot_id: str | None, force: bool) -> Target:
     target = Target(
         label="rollback",
@@ -243,7 +261,9 @@ def _rollback_target(env: Environment, state, snapshot_id: str | None, force: bo
                 from .mtasts.lifecycle import snapshot_restore
 
                 target.policies = snapshot_restore(env, doc)
-            return _exact_plans(provider, [doc])
+            plans = _exact_plans(provider, [doc])
+            _attach_sources(state, [doc["id"]], plans)
+            return plans
 
         target.plan = exact
         return target
@@ -268,6 +288,7 @@ def _rollback_target(env: Environment, state, snapshot_id: str | None, force: bo
             zone_plan, conflicts = undo.plan_restore(zone, wrote, live, force, zone in doubtful)
             plans.append(zone_plan)
             target.conflicts += conflicts
+        _attach_sources(state, top.snapshots, plans)
         if any(r.began.policies for r in top.runs):
             from .mtasts.lifecycle import restore_plan
 
@@ -320,6 +341,9 @@ def preview(env: Environment, stage: str | None) -> tuple[str, list[Plan], list[
     provider = get_provider(env)
     try:
         plans = build_plans(env, provider, st)
+        for p in plans:
+            if p:
+                provider.check_plan(p.zone, p)  # what `prepare` would refuse, refused here too
         return st.name, plans, lint(env, st, plans, provider)
     finally:
         provider.close()

@@ -254,6 +254,52 @@ def test_the_provider_reads_includes_next_to_the_zone_file_and_keeps_the_mode(
     )
 
 
+KEPT = HAND.replace(
+    '_dmarc\tIN\tTXT\t"v=DMARC1; p=none"\n',
+    '; the policy, in parentheses\n_dmarc\t1h\tIN\tTXT\t( "v=DMARC1;"\n\t\t" p=none" ) ; ours\n',
+)
+
+
+def test_a_deleted_rrset_kept_as_text_comes_back_in_its_place_byte_for_byte(tmp_path):
+    """A finalize deletes _dmarc; its rollback, given the text the snapshot kept, writes the
+    lines back where they were (after the comment), TTL units, parentheses and comment too."""
+    path = tmp_path / "t.example.zone"
+    path.write_text(KEPT)
+    p = _provider(tmp_path)
+    (dmarc,) = p.read(ORIGIN, ["_dmarc." + ORIGIN])
+    kept = p.source_text(ORIGIN, [dmarc])
+    assert [item["key"] for item in kept] == [list(dmarc.key)]
+    first = p.apply(ORIGIN, Plan(ORIGIN, [Change(dmarc, None)]))
+    assert "DMARC1" not in path.read_text() and "; the policy, in parentheses" in path.read_text()
+    back = Plan(ORIGIN, [Change(None, dmarc)], sources={dmarc.key: kept[0]})
+    second = p.apply(ORIGIN, back)
+    assert int(second.id) == int(first.id) + 1
+    assert masked(path.read_text(), int(second.id)) == masked(KEPT, 41)
+
+
+def test_a_kept_text_whose_neighbour_is_gone_falls_back_to_the_plain_insert(tmp_path):
+    """The record the text followed ("mailhost") was deleted too and stays deleted: the RRset is
+    written back the plain way, with the right data; and a text for another RRset than the one
+    written (a TTL changed since) is not used either."""
+    path = tmp_path / "t.example.zone"
+    path.write_text(KEPT)
+    p = _provider(tmp_path)
+    (dmarc,) = p.read(ORIGIN, ["_dmarc." + ORIGIN])
+    mailhost = rr("mail." + ORIGIN, "TXT", 300, '"mailhost"')
+    kept = {tuple(i["key"]): i for i in p.source_text(ORIGIN, [dmarc, mailhost])}
+    p.apply(ORIGIN, Plan(ORIGIN, [Change(mailhost, None), Change(dmarc, None)]))
+    p.apply(ORIGIN, Plan(ORIGIN, [Change(None, dmarc)], sources=kept))
+    text = path.read_text()
+    assert '( "v=DMARC1;"' not in text and '"mailhost"' not in text
+    assert zone(text)[dmarc.key] == (3600, sorted(dmarc.values))
+    p.apply(ORIGIN, Plan(ORIGIN, [Change(dmarc, None)]))
+    other = dmarc.with_ttl(60)
+    p.apply(ORIGIN, Plan(ORIGIN, [Change(None, mailhost), Change(None, other)], sources=kept))
+    text = path.read_text()
+    assert '( "v=DMARC1;"' not in text and '\tIN\tTXT\t"mailhost"\n' in text
+    assert zone(text)[dmarc.key] == (60, sorted(dmarc.values))
+
+
 POOL = {
     (ORIGIN, "MX"): ["10 mail.t.example.", "20 backup.t.example.", "0 mx.example.net."],
     (ORIGIN, "TXT"): ['"v=spf1 mx -all"', '"note; with a semicolon"', '"MS=ms1"', '"a" "b;c"'],

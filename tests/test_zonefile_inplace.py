@@ -8,6 +8,7 @@ dnspython's own `dns.zone.from_file` (run from the zone folder, where it looks f
 
 from __future__ import annotations
 
+import json
 import re
 
 import dns.message
@@ -16,7 +17,7 @@ import dns.rdatatype
 import dns.zone
 
 from cutover.dnsserver import DNSServer
-from tests.lifecycle_helpers import fast_demo, rrsets_of
+from tests.lifecycle_helpers import fast_demo, journal, rrsets_of
 
 HOSTS = """\
 ; hosts: not managed by mailcutover
@@ -136,6 +137,20 @@ def test_hand_written_zone_rolls_back_byte_identical_but_for_a_higher_serial(
         assert [rd.to_text() for rd in answer[0]] == ["192.0.2.10"]
 
 
+def refused_before_began(project, r, zones, originals: dict) -> None:
+    """Refused as bad input (exit 2, one line) when the plan is made: no snapshot, no journal
+    line, no lock, every zone file byte-identical (example.org's plan was fine, and it too was
+    left alone: every plan is checked before the first write)."""
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert journal(project) == []
+    state = project / ".cutover" / "demo"
+    assert not (state / "lock").exists()
+    assert not any((state / "snapshots").glob("*"))
+    for name, data in originals.items():
+        assert (zones / name).read_bytes() == data, name
+
+
 def test_a_managed_rrset_in_an_included_file_is_refused_naming_file_and_line(project, cli):
     fast_demo(project)
     zones = project / "demo" / "zones"
@@ -144,11 +159,14 @@ def test_a_managed_rrset_in_an_included_file_is_refused_naming_file_and_line(pro
     )
     original = write_hand_zone(project, HAND.replace(dmarc, "$INCLUDE mail.inc\n"))
     (zones / "mail.inc").write_text("; the DMARC record\n" + dmarc)
+    org = (zones / "example.org.zone").read_bytes()
+    preview = cli("plan", "--env", "demo")
+    assert preview.returncode == 2, (preview.stdout, preview.stderr)
     r = cli("prepare", "--env", "demo", "--yes")
-    assert r.returncode == 3, (r.stdout, r.stderr)
+    assert r.stderr == preview.stderr  # the same line, whether previewed or applied
     assert "_dmarc.example.com. TXT comes from an $INCLUDEd file" in r.stderr
-    assert f"{zones / 'mail.inc'}:2" in r.stderr and "Traceback" not in r.stderr
-    assert (zones / "example.com.zone").read_bytes() == original
+    assert f"{zones / 'mail.inc'}:2" in r.stderr
+    refused_before_began(project, r, zones, {"example.com.zone": original, "example.org.zone": org})
 
 
 def test_a_managed_rrset_from_generate_is_refused_naming_file_and_line(project, cli):
@@ -159,8 +177,35 @@ def test_a_managed_rrset_from_generate_is_refused_naming_file_and_line(project, 
         project, HAND.replace("; end of zone\n", "$ORIGIN example.com.\n" + gen)
     )
     line = original.decode().splitlines().index(gen.strip()) + 1
+    org = (zones / "example.org.zone").read_bytes()
     r = cli("prepare", "--env", "demo", "--yes")
-    assert r.returncode == 3, (r.stdout, r.stderr)
     assert "comes from a $GENERATE line" in r.stderr
     assert f"{zones / 'example.com.zone'}:{line} ($GENERATE)" in r.stderr
-    assert (zones / "example.com.zone").read_bytes() == original
+    refused_before_began(project, r, zones, {"example.com.zone": original, "example.org.zone": org})
+
+
+def test_a_finalize_rollback_puts_the_deleted_dkim_lines_back_where_they_were(
+    project, cli, monkeypatch
+):
+    """finalize deletes the old provider's DKIM record (two quoted strings in parentheses, a
+    comment); rolling it back writes those exact lines back in their place, not at the end."""
+    fast_demo(project)
+    com = project / "demo" / "zones" / "example.com.zone"
+    write_hand_zone(project)
+    for step in (["prepare"], ["cutover", "--wait"]):
+        r = cli(*step, "--env", "demo", "--yes")
+        assert r.returncode == 0, (step, r.stdout, r.stderr)
+    monkeypatch.chdir(com.parent)  # dns.zone.from_file opens $INCLUDE from the working directory
+    before, before_serial = com.read_bytes(), serial(read(com, "example.com."))
+    r = cli("finalize", "--wait", "--env", "demo", "--yes")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert b"; Google DKIM" not in com.read_bytes()
+    (began,) = [e for e in journal(project) if e["event"] == "began" and e["stage"] == "finalize"]
+    snap = project / ".cutover" / "demo" / "snapshots" / f"{began['snapshot']}.json"
+    kept = json.loads(snap.read_text())["zones"]["example.com."]["source"]
+    assert [i["key"] for i in kept] == [["google._domainkey.example.com.", "TXT"]]
+
+    r = cli("rollback", "--env", "demo", "--yes")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    after = com.read_bytes()
+    assert masked(after, serial(read(com, "example.com."))) == masked(before, before_serial)

@@ -93,6 +93,23 @@ class Provider(ABC):
         """Block until the provider reports the change served; most hosts cannot tell."""
         return None
 
+    def check_plan(self, zone: str, plan: Plan) -> None:
+        """Raise (a one-line UsageError) when `plan` is one this host can never apply, such as a
+        zone-file RRset that comes from an `$INCLUDE`; called before the snapshot and `began`,
+        so such a run stops with nothing journaled. Most hosts can apply any plan."""
+        return None
+
+    def source_text(self, zone: str, rrsets: list[RRset]) -> list[dict[str, Any]]:
+        """How the host writes `rrsets` (which the run deletes), kept in the snapshot so that a
+        rollback can write them back the same way (zone files: their lines and place). Only
+        the host that wrote an item reads it again (`plan.sources`); [] keeps nothing."""
+        return []
+
+    def remove_stale_temps(self, zones: list[str]) -> list[str]:
+        """Remove temporary files a killed write left next to `zones` (the caller holds the
+        environment's lock); where they were. Hosts reached over an API leave none."""
+        return []
+
     def archive(self, zone: str) -> list[RRset] | None:
         """The whole zone, for hosts configured to keep it in each snapshot; None: not kept."""
         return None

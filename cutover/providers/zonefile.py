@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from contextlib import contextmanager
@@ -25,11 +26,13 @@ from ..dnsserver import DNSServer
 from ..errors import ConfigError, ProviderError
 from ..records import RRset, fqdn, index
 from ..rrtypes import rdataset_values
+from ..signals import pause
 from ..zoneload import load_zone, read_text
 from ..zonesyntax import scan
 from .base import ChangeRef, Provider, check_drift
 from .contract import Capabilities, FilePath
-from .zonefile_edit import edit_zone
+from .zonefile_edit import edit_zone, foreign_keys, refuse_foreign
+from .zonefile_source import capture
 
 
 class ZoneFileProvider(Provider):
@@ -82,6 +85,28 @@ class ZoneFileProvider(Provider):
     def read(self, zone: str, names: Iterable[str]) -> list[RRset]:
         return _rrsets(self._load(zone), names)
 
+    def source_text(self, zone: str, rrsets: list[RRset]) -> list[dict]:
+        """The lines of `rrsets` (about to be deleted) as the zone file writes them, and where."""
+        path = self.path(zone)
+        try:
+            zmap = scan(path, fqdn(zone), self._text(zone))
+        except (dns.exception.DNSException, OSError):
+            return []  # the write refuses it with its own message; nothing to keep
+        return capture(zmap, [r.key for r in rrsets], {r.key: r for r in rrsets})
+
+    def check_plan(self, zone: str, plan) -> None:
+        """Refuse (exit 2, before the snapshot and `began`) a plan that touches an RRset from an
+        `$INCLUDE`d file or a `$GENERATE` line: the editor can only change the zone file itself."""
+        path = self.path(zone)
+        text = self._text(zone)
+        if "$INCLUDE" not in text.upper() and "$GENERATE" not in text.upper():
+            return
+        try:
+            zmap = scan(path, fqdn(zone), text)
+        except (dns.exception.DNSException, OSError) as exc:
+            raise ConfigError(f"zone file {path}: {exc}", "fix the file") from None
+        refuse_foreign(zmap, foreign_keys((c.key for c in plan.changes), zmap), ConfigError)
+
     @contextmanager
     def _file_lock(self, zone: str):
         lock_path = self.path(zone).with_suffix(".zone.lock")
@@ -92,6 +117,26 @@ class ZoneFileProvider(Provider):
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
+    def remove_stale_temps(self, zones: list[str]) -> list[str]:
+        """`<zone>.zone.XXXXXXXX.tmp` files (`_write`'s names) of a write that was killed. Every
+        write holds the zone's file lock from its temporary file to the rename, so a temporary
+        file seen while holding that lock belongs to no live write."""
+        removed = []
+        for zone in zones:
+            path = self.path(zone)
+            pattern = re.compile(re.escape(path.name) + r"\.[a-z0-9_]{8}\.tmp")
+            if not any(pattern.fullmatch(p.name) for p in _listing(path.parent)):
+                continue
+            with self._file_lock(zone):
+                for p in _listing(path.parent):
+                    if pattern.fullmatch(p.name) and p.is_file() and not p.is_symlink():
+                        try:
+                            p.unlink()
+                        except OSError:
+                            continue
+                        removed.append(str(p))
+        return removed
+
     def apply(self, zone: str, plan) -> ChangeRef:
         path = self.path(zone)
         with self._file_lock(zone):
@@ -99,15 +144,14 @@ class ZoneFileProvider(Provider):
             before = self._load(zone, text)
             check_drift(zone, plan, _rrsets(before, {c.key[0] for c in plan.changes}))
             changes = [(c.key, c.after) for c in plan.changes]
+            sources = getattr(plan, "sources", None) or {}
             try:
-                new_text, serial = edit_zone(scan(path, fqdn(zone), text), changes)
-                after = load_zone(path, fqdn(zone), new_text)
-            except (dns.exception.DNSException, OSError) as exc:
-                raise ProviderError(
-                    f"zone file {path}: cannot edit it in place ({exc})",
-                    nothing_written=True,
-                ) from exc
-            _check_edit(path, before, after, changes, serial, "$TTL" in text.upper())
+                new_text, serial = _edited(path, zone, text, before, changes, sources)
+            except ProviderError:
+                if not sources:
+                    raise
+                # the old lines do not fit the file as it is now: write the RRsets the plain way
+                new_text, serial = _edited(path, zone, text, before, changes, {})
             self._write(zone, new_text)
         return ChangeRef(zone=fqdn(zone), id=str(serial))
 
@@ -121,6 +165,7 @@ class ZoneFileProvider(Provider):
                 fh.flush()
                 os.fsync(fh.fileno())
             os.chmod(tmp, mode)
+            pause("zone-temp-written")
             os.replace(tmp, path)
         except BaseException:
             if os.path.exists(tmp):
@@ -144,6 +189,27 @@ class ZoneFileProvider(Provider):
         if self._server is not None:
             self._server.stop()
             self._server = None
+
+
+def _edited(path: Path, zone: str, text: str, before, changes, sources) -> tuple[str, int]:
+    """The file's new text and serial, checked: it holds exactly what the plan says."""
+    try:
+        new_text, serial = edit_zone(scan(path, fqdn(zone), text), changes, sources)
+        after = load_zone(path, fqdn(zone), new_text)
+    except (dns.exception.DNSException, OSError) as exc:
+        raise ProviderError(
+            f"zone file {path}: cannot edit it in place ({exc})",
+            nothing_written=True,
+        ) from exc
+    _check_edit(path, before, after, changes, serial, "$TTL" in text.upper())
+    return new_text, serial
+
+
+def _listing(folder: Path) -> list[Path]:
+    try:
+        return sorted(folder.iterdir())
+    except OSError:
+        return []
 
 
 def _rrsets(z: dns.zone.Zone, names: Iterable[str]) -> list[RRset]:

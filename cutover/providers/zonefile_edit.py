@@ -4,7 +4,8 @@ Every other byte stays as it was: comments, directives, blank lines, order, spac
 stays keeps its line (only its TTL field is rewritten when the TTL changes); a value that goes
 hands its line to the new value most like it (same position, same layout, trailing comment kept),
 so that writing the `before` RRset back restores the line as it was; values with no line left to
-take are written after the last line of their owner, in the layout of the line above; lines of
+take are written after the last line of their owner, in the layout of the line above (or, for
+an RRset a run deleted, its old lines where they were: zonefile_source); lines of
 values that go are deleted, and a line that inherited its owner from a deleted one gets it
 written out. Records that come from an `$INCLUDE`d file or a `$GENERATE` line are refused: the
 tool edits only the zone file itself.
@@ -18,9 +19,10 @@ from dataclasses import dataclass
 
 import dns.name
 
-from ..errors import ProviderError
+from ..errors import CutoverError, ProviderError
 from ..records import RRset, normalize_value, value_key
 from ..zonesyntax import Record, Token, ZoneMap
+from .zonefile_source import place
 
 HOST_FIELD = {"MX": 1, "SRV": 3, "CNAME": 0, "NS": 0, "PTR": 0, "DNAME": 0}
 
@@ -32,13 +34,22 @@ class Edit:
     text: str
 
 
-def refuse_foreign(zmap: ZoneMap, keys: Iterable[tuple[str, str]]) -> None:
-    """ProviderError naming the file and line when a key's records are not in the zone file."""
+def foreign_keys(changes: Iterable[tuple[str, str]], zmap: ZoneMap) -> list[tuple[str, str]]:
+    """The keys an edit touches: the changed ones and the SOA (its serial is raised)."""
+    return [*changes, (zmap.origin.to_text().lower(), "SOA")]
+
+
+def refuse_foreign(
+    zmap: ZoneMap, keys: Iterable[tuple[str, str]], error: type[CutoverError] = ProviderError
+) -> None:
+    """`error` naming the file and line when a key's records are not in the zone file: a
+    ConfigError (exit 2) when the plan is checked, a ProviderError when the file changed between
+    the plan and the write."""
     keys = set(keys)
     for r in zmap.records:
         if r.key in keys and not r.editable:
             source = "a $GENERATE line" if r.entry is None else "an $INCLUDEd file"
-            raise ProviderError(
+            raise error(
                 f"{r.name} {r.type} comes from {source} ({r.where()}) and the zone-file "
                 f"provider edits only {zmap.path}: move those records into it or leave the "
                 "name unmanaged",
@@ -48,20 +59,24 @@ def refuse_foreign(zmap: ZoneMap, keys: Iterable[tuple[str, str]]) -> None:
 
 
 def edit_zone(
-    zmap: ZoneMap, changes: list[tuple[tuple[str, str], RRset | None]]
+    zmap: ZoneMap,
+    changes: list[tuple[tuple[str, str], RRset | None]],
+    sources: dict[tuple[str, str], dict] | None = None,
 ) -> tuple[str, int]:
     """The new text of the file with `changes` (key -> RRset after, None: deleted) and the serial
-    bumped; and the new serial."""
-    refuse_foreign(zmap, [k for k, _ in changes] + [(zmap.origin.to_text().lower(), "SOA")])
-    ed = _Editor(zmap)
+    bumped; and the new serial. `sources`: the text a deleted RRset had (zonefile_source), put
+    back where it was when an RRset with no line left is written again."""
+    refuse_foreign(zmap, foreign_keys((k for k, _ in changes), zmap))
+    ed = _Editor(zmap, sources or {})
     for key, after in changes:
         ed.change(key, after)
     return ed.finish()
 
 
 class _Editor:
-    def __init__(self, zmap: ZoneMap) -> None:
+    def __init__(self, zmap: ZoneMap, sources: dict[tuple[str, str], dict]) -> None:
         self.z = zmap
+        self.sources = sources
         self.text = zmap.text
         self.records = zmap.records
         self.edits: list[Edit] = []
@@ -79,6 +94,11 @@ class _Editor:
         if after is None:
             self.deleted.update(i for i, _ in mine)
             return
+        if not mine and key in self.sources:
+            pos = place(self.z, self.sources[key], after)
+            if pos is not None:  # back in its old place, as it was written
+                self.edits.append(Edit(pos, pos, self.sources[key]["text"]))
+                return
         want = {value_key(rtype, v): v for v in after.values}
         kept, removed = set(), []
         for i, r in mine:

@@ -99,6 +99,7 @@ def new_snapshot(
     zones: dict[str, tuple[list[RRset], list[tuple[str, str]]]],
     archives: dict[str, list[RRset]] | None = None,
     policies: dict[str, str | None] | None = None,
+    sources: dict[str, list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """A sealed snapshot document: for each zone, the RRsets as they were and the absent keys.
 
@@ -124,6 +125,8 @@ def new_snapshot(
     }
     for zone, rrsets in (archives or {}).items():
         doc["zones"][zone]["zone"] = [r.to_dict() for r in rrsets]
+    for zone, items in (sources or {}).items():  # how the host wrote RRsets the run deletes
+        doc["zones"][zone]["source"] = items
     if policies:  # MTA-STS policy files as published before the run (domain -> text or None)
         doc["mta_sts"] = dict(sorted(policies.items()))
     return seal(doc)
@@ -512,6 +515,11 @@ class StateBackend(ABC):
 
     @abstractmethod
     def break_lock(self) -> None: ...
+
+    def remove_stale_temps(self) -> list[str]:
+        """Remove temporary files a killed run left behind (only while this instance holds the
+        lock); where they were. Backends that write no temporary files have none."""
+        return []
 
     @property
     @abstractmethod

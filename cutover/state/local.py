@@ -14,6 +14,9 @@ Every write is durable and checked, because the disk fills up on the night it ma
   which fails atomically when a lock exists. A lock file is therefore never empty or partial.
 - settings.json: temp file, fsync, rename over the previous copy, fsync the directory.
 
+Temporary files are named by tempfiles.py, so the next run holding the lock can remove those a
+killed run left behind (`remove_stale_temps`) without touching a live writer's.
+
 Any OSError (ENOSPC, EIO, EFBIG under RLIMIT_FSIZE, EROFS) becomes StateWriteError (exit 3).
 """
 
@@ -23,11 +26,11 @@ import contextlib
 import errno
 import json
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
 from ..errors import ChecksFailed, ProviderError, StateWriteError
+from ..signals import pause
 from .base import (
     StateBackend,
     decode_snapshot,
@@ -39,6 +42,7 @@ from .base import (
     require_sealed,
     write_error,
 )
+from .tempfiles import remove_stale, temp_name
 
 #: link() errors that mean "this file system has no hard links" rather than a real failure.
 NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
@@ -68,7 +72,7 @@ def _fsync_dir(path: Path) -> None:
 
 def _write_temp(directory: Path, stem: str, data: bytes) -> Path:
     """A new 0600 file in `directory` holding exactly `data`, fsynced; removed on failure."""
-    tmp = directory / f".{stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    tmp = directory / temp_name(stem)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         _write_all(fd, data)
@@ -140,6 +144,7 @@ class LocalState(StateBackend):
                 raise FileExistsError(errno.EEXIST, "exists", str(final))
             tmp = _write_temp(self.snapshots, sid, data)
             try:
+                pause("snapshot-temp-written")
                 try:
                     os.link(tmp, final)  # fails if the id exists: never overwrite a snapshot
                 except OSError as exc:
@@ -311,6 +316,18 @@ class LocalState(StateBackend):
                 reason=os_reason(exc),
             ) from exc
         self._lock_data = None
+
+    def remove_stale_temps(self) -> list[str]:
+        """Temporary files of dead writers in the state directory and its snapshots folder, only
+        while the lock is ours: then no other run is between writing one and renaming it."""
+        if self._lock_data is None:
+            return []
+        try:
+            if self.lock.read_bytes() != self._lock_data:
+                return []  # someone broke our lock with `unlock` and took it
+        except OSError:
+            return []
+        return remove_stale([self.dir, self.snapshots])
 
     # ------------------------------------------------------------------ settings
 
