@@ -80,3 +80,15 @@ def runs_of(entries: list[dict]) -> list[dict]:
         elif e.get("run") in out:
             out[e["run"]]["end"] = e
     return list(out.values())
+
+
+def write_server_env(project: Path, name: str, provider: dict, server_address: str) -> Path:
+    """environments/<name>.yaml: the demo's migration on a provider whose test server (at
+    `server_address`) also answers lint's questions; keys given as None are left out."""
+    data = yaml.safe_load((project / "environments" / "demo.yaml").read_text())
+    data["provider"] = {k: v for k, v in provider.items() if v is not None}
+    data["lint"] = {"resolvers": [server_address]}
+    data["validation"] = {"nameservers": "auto", "timeout": 20}
+    path = project / "environments" / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path

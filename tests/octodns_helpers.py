@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
+from tests.lifecycle_helpers import write_server_env
 
 KEY_ENV = "PDNS_API_KEY"
 ENV = "pdns"
@@ -35,7 +35,6 @@ def pdns_zones(project: Path, zones=ZONES) -> dict[str, str]:
 
 def write_env(project: Path, srv, name: str = ENV, **provider) -> Path:
     """environments/<name>.yaml: the demo's migration on PowerDNS through the octoDNS bridge."""
-    data = yaml.safe_load((project / "environments" / "demo.yaml").read_text())
     opts = {
         "type": "octodns",
         "class": "octodns_powerdns.PowerDnsProvider",
@@ -49,12 +48,7 @@ def write_env(project: Path, srv, name: str = ENV, **provider) -> Path:
         "nameservers": [srv.address],
     }
     opts.update(provider)
-    data["provider"] = {k: v for k, v in opts.items() if v is not None}
-    data["lint"] = {"resolvers": [srv.address]}
-    data["validation"] = {"nameservers": "auto", "timeout": 20}
-    path = project / "environments" / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+    return write_server_env(project, name, opts, srv.address)
 
 
 def key_env(srv) -> dict[str, str]:

@@ -22,7 +22,7 @@ from typing import Any
 import dns.rdatatype
 import dns.zone
 
-from tests.servers import free_port, require, wait_for_soa
+from tests.servers import free_port, require, stop_process, wait_for_soa
 
 SCHEMA_PATHS = (
     Path("/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql"),
@@ -46,13 +46,7 @@ class PowerDNS:
         return f"127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
     # -- the HTTP API, as another admin (or a test reading the truth) uses it
     def api(self, method: str, path: str, body: Any = None) -> Any:

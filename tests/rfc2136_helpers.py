@@ -14,9 +14,8 @@ import dns.query
 import dns.rdatatype
 import dns.update
 import dns.zone
-import yaml
 
-from tests.lifecycle_helpers import rrsets_of
+from tests.lifecycle_helpers import rrsets_of, write_server_env
 
 SECRET_ENV = "CUTOVER_TSIG_SECRET"
 ENV = "rfc"
@@ -34,7 +33,6 @@ def server_zones(project: Path, zones=ZONES, standins: bool = True) -> dict[str,
 
 def write_env(project: Path, srv, name: str = ENV, **provider) -> Path:
     """environments/<name>.yaml: the demo's migration on the rfc2136 provider at `srv`."""
-    data = yaml.safe_load((project / "environments" / "demo.yaml").read_text())
     opts = {
         "type": "rfc2136",
         "server": srv.address,
@@ -44,12 +42,7 @@ def write_env(project: Path, srv, name: str = ENV, **provider) -> Path:
         "nameservers": [srv.address],
     }
     opts.update(provider)
-    data["provider"] = {k: v for k, v in opts.items() if v is not None}
-    data["lint"] = {"resolvers": [srv.address]}
-    data["validation"] = {"nameservers": "auto", "timeout": 20}
-    path = project / "environments" / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+    return write_server_env(project, name, opts, srv.address)
 
 
 def secret_env(server) -> dict[str, str]:

@@ -48,6 +48,17 @@ def require(binary: str) -> str:
     return path
 
 
+def stop_process(proc: subprocess.Popen | None) -> None:
+    """SIGTERM, then SIGKILL after 5 s: a server that hangs on shutdown must not hang the run."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def wait_for_soa(
     port: int, zone: str, timeout: float = 10.0, proc: subprocess.Popen | None = None
 ) -> None:
@@ -91,13 +102,7 @@ class AuthServer:
         return dns.tsigkeyring.from_text({self.key_name: self.key_secret})
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
     # -- Knot only: out-of-band edits, as another admin would make them
     def knotc(self, *args: str) -> str:
@@ -240,9 +245,7 @@ class Resolver:
         return f"127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(5)
+        stop_process(self.proc)
 
 
 def start_unbound(workdir: Path, stubs: dict[str, str], port: int | None = None) -> Resolver:
