@@ -169,7 +169,10 @@ def _execute(env, target: Target, ui: UI, state: StateBackend, provider: Provide
                 "fix the profile inputs or the environment and run again; nothing was applied",
             )
     changing = bool(todo or target.policies)
-    if changing and not yes and not ui.confirm(target.question.format(n=len(todo))):
+    question = target.question.format(n=len(todo))
+    if target.policies:  # a run may change only policy files: say so rather than "0 zone(s)"
+        question = f"{question[:-1]} and {len(target.policies)} MTA-STS policy file(s)?"
+    if changing and not yes and not ui.confirm(question):
         raise UsageError(f"{target.label} not confirmed; nothing was applied")
     outcome.conflicts = list(target.conflicts)
     if not changing:

@@ -322,3 +322,12 @@ def test_finalize_back_to_the_original_file_still_changes_the_id(project, cli, s
     assert r.returncode == 0, r.stderr
     assert read(policy) == original
     assert served_txt(project, "_mta-sts.example.com") == [f"v=STSv1; id={policy_id(original)}"]
+
+
+def test_the_question_names_the_policy_files_a_run_changes(project, sts):
+    from tests.terminal import run_on_terminal
+
+    _srv, policy = sts
+    code, out = run_on_terminal(project, "prepare", "--env", "demo", answer="n")
+    assert "Apply prepare to 2 zone(s) and 1 MTA-STS policy file(s)?" in out, out
+    assert code == 2 and read(policy) == ORIGINAL
