@@ -106,22 +106,30 @@ def _countdown_text(opens: datetime) -> str:
 
 def _stage_gate(env: Environment, stage: Stage, *, force: bool, wait: bool):
     def gate(units: list[journal.Unit], ui: UI) -> str:
-        forced = ""
+        reasons: list[str] = []  # every check --force overrides is journaled, not the first
+        opens = None
         try:
             opens = check_gate(env, units, stage)
-            if stage.switches_mx and env.mta_sts is not None:
-                from .mtasts.lifecycle import check_served
-
-                check_served(env, stage)  # senders must be able to fetch the new MX first
         except ChecksFailed as exc:
             if not force:
                 raise
-            forced, opens = exc.message, None
+            reasons.append(exc.message)
+        if stage.switches_mx and env.mta_sts is not None:
+            from .mtasts.lifecycle import check_served
+
+            try:
+                check_served(env, stage)  # senders must be able to fetch the new MX first
+            except ChecksFailed as exc:
+                if not force:
+                    raise
+                reasons.append(exc.message)
+        forced = "; ".join(reasons)
         if opens is not None and utcnow() < opens:
             if wait:
                 ui.countdown(opens, f"{stage}: waiting for resolvers to drop the old TTLs")
             elif force:
-                forced = f"{stage} before the TTL gate ({_countdown_text(opens)})"
+                early = f"{stage} before the TTL gate ({_countdown_text(opens)})"
+                forced = f"{forced}; {early}" if forced else early
             else:
                 raise ChecksFailed(
                     f"{stage} refused: {_countdown_text(opens)}",

@@ -331,3 +331,15 @@ def test_the_question_names_the_policy_files_a_run_changes(project, sts):
     code, out = run_on_terminal(project, "prepare", "--env", "demo", answer="n")
     assert "Apply prepare to 2 zone(s) and 1 MTA-STS policy file(s)?" in out, out
     assert code == 2 and read(policy) == ORIGINAL
+
+
+def test_force_journals_every_check_it_overrides(project, cli, sts):
+    srv, _policy = sts
+    assert cli("prepare", "--env", "demo", "--yes").returncode == 0
+    srv.stale["example.com"] = ORIGINAL  # the served policy lacks the new MX...
+    # ...and the TTL gate is still closed: no --wait
+    r = cli("cutover", "--env", "demo", "--yes", "--force")
+    assert r.returncode == 0, r.stderr
+    reason = runs(project)[-1]["forced_reason"]
+    assert "does not list the new MX" in reason, reason
+    assert "before the TTL gate" in reason, reason
