@@ -72,7 +72,11 @@ class StandIn:
             )
 
         make = self._loop.create_server(factory, self.host, self.port)
-        self._server = asyncio.run_coroutine_threadsafe(make, self._loop).result(10)
+        try:
+            self._server = asyncio.run_coroutine_threadsafe(make, self._loop).result(10)
+        except BaseException:  # a busy port: no loop thread may outlive the failed start
+            self.stop()
+            raise
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
