@@ -96,7 +96,7 @@ class Published:
 
 def published(env: Any, domains: list[str]) -> list[Published]:
     """The published file of each domain the `mta_sts` section manages (among `domains`)."""
-    from .lifecycle import _originals
+    from .lifecycle import originals as prepare_originals
     from .publish import publisher
 
     if env.mta_sts is None:
@@ -105,7 +105,7 @@ def published(env: Any, domains: list[str]) -> list[Published]:
     if not names:
         return []
     pub = publisher(env)
-    originals = _originals(env)
+    originals = prepare_originals(env)
     out = []
     for domain in names:
         item = Published(domain, pub.location(domain))

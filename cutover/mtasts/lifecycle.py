@@ -22,6 +22,7 @@ from typing import Any
 from ..errors import ChecksFailed, ConfigError, ProviderError, UsageError
 from ..plan import Want
 from ..records import fqdn
+from ..rrtypes import mx_fields
 from . import policy as pol
 from .fetch import FetchError, fetch_for, policy_url
 from .publish import publisher
@@ -111,10 +112,10 @@ class StagePolicies:
 
 
 def _hosts(mx_values: list[str]) -> list[str]:
-    return [v.split()[-1].rstrip(".").lower() for v in mx_values]
+    return [mx_fields(v)[1].rstrip(".").lower() for v in mx_values]
 
 
-def _originals(env: Any) -> dict[str, str | None]:
+def originals(env: Any) -> dict[str, str | None]:
     """The policies as prepare's first snapshot recorded them (before any stage changed them)."""
     from .. import journal
     from ..state import get_state
@@ -142,7 +143,7 @@ def plan_stage(env: Any, stage: Any, renders: list[Any]) -> StagePolicies:
     if env.mta_sts is None or stage.before_migration:
         return out
     pub = publisher(env)
-    originals = _originals(env)
+    kept = originals(env)
     ttl = stage.ttl(env.ttl_cutover, env.ttl_final)
     for dr in renders:
         domain = dr.domain.name
@@ -150,7 +151,7 @@ def plan_stage(env: Any, stage: Any, renders: list[Any]) -> StagePolicies:
             continue
         where = pub.location(domain)
         live = pub.read(domain)
-        original = originals.get(domain, live)
+        original = kept.get(domain, live)
         if original is None:
             raise ConfigError(
                 f"mta_sts: {domain}: no MTA-STS policy at {where}",

@@ -16,6 +16,7 @@ from contextlib import ExitStack
 from ..addresses import parse_address
 from ..config import Environment
 from ..records import fqdn
+from ..rrtypes import mx_fields
 from ..stage import get_stage
 from .findings import Host, ProbeReport
 from .smtp import probe_address, tls_context
@@ -27,8 +28,8 @@ def mx_hosts(values: list[str] | tuple[str, ...]) -> list[tuple[int, str]]:
     """("10 mx.example.", ...) -> [(10, "mx.example")], lowest preference first."""
     out = []
     for value in values:
-        pref, _, host = str(value).partition(" ")
-        out.append((int(pref), host.strip().rstrip(".").lower()))
+        pref, host = mx_fields(str(value))
+        out.append((pref, host.rstrip(".").lower()))
     return sorted(out)
 
 
